@@ -1,0 +1,43 @@
+# The project's two commands: `make demo` (the main job on the embedded CPU default) and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= runs/demo
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export WANDB_MODE := disabled
+export TOKENIZERS_PARALLELISM := false
+export RAY_AUTH_MODE := disabled
+
+.PHONY: install demo test test-fast test-e2e bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	# torch + torchvision first, as the pair the Qwen2.5-VL processor needs (DESIGN §7); never pinned in pyproject.
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m verl_anomseer.demo --out $(DEMO_OUT)
+
+# Unit + integration tests first, then the end-to-end runs (each its own Ray cluster), serially.
+test: install
+	$(PY) -m pytest -m "not e2e" tests
+	$(PY) -m pytest -m e2e tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no e2e tests collected"; rc=0; fi; exit $$rc
+
+test-fast: install
+	$(PY) -m pytest -m "not e2e and not slow" tests
+
+test-e2e: install
+	$(PY) -m pytest -m e2e tests
+
+bench: install
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf runs .pytest_cache .hypothesis
