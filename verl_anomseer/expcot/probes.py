@@ -1,0 +1,250 @@
+"""The classical probes: each scans one univariate series and returns its intervals and the statistics a trace quotes.
+
+All probes share one contract:
+- input: a 1-D array of at least ``MIN_LENGTH`` finite values (else ``ValueError``);
+- output: ``ProbeResult(intervals, stats)``; intervals are end-exclusive ``(start, end)``, sorted and disjoint;
+  ``stats`` holds plain floats, never NaN (a constant series gives zeros and no intervals).
+Scores are computed on the series divided by ``max|x|`` so that huge values cannot overflow; statistics are
+reported in the series' own units. Variations below ``FLAT_REL_STD`` of that scale count as a flat series.
+
+Probes (defaults = the authors' released values):
+- ``ksigma_probe``: z = |x - mean| / std; flags z > k (k = 3). ``max_z`` is the global scan's score.
+- ``trend_probe``: g = gradient(savgol(x, 21, 2)); flags |g - mean(g)| > k std(g) (k = 3).
+- ``freq_probe``: sliding windows of 100 at stride 1, dominant period = window / argmax_k |rfft|^2 (DC zeroed);
+  when std(period) >= 1, flags every window [i, i + window) whose period is outside mean +- k std (k = 3).
+- ``discord_probe``: stumpy matrix profile with m = 50; the top discord [i, i + m) when its z-score > 3.5.
+- ``denoise``: Savitzky-Golay, window max(5, min(31, (L // 4) | 1)), polyorder 2.
+- ``noise_ratio``: robust noise std from second differences, 1.4826 MAD(diff2 x) / sqrt(6), over std(x).
+Short series shrink the windows: freq window <= L // 2, discord m <= L // 4 (stats record the values used).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.signal import savgol_filter
+
+MIN_LENGTH = 64
+FLAT_REL_STD = 1e-9
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+_FREQ_CHUNK = 8192  # windows per rfft batch: bounds memory on very long series
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one probe found: end-exclusive intervals and the numbers that support them."""
+
+    intervals: list[tuple[int, int]]
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def as_series(values) -> np.ndarray:
+    """``values`` as a float64 1-D array, checked: at least ``MIN_LENGTH`` points, all finite."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"a series must be 1-D; got an array of shape {x.shape}")
+    if x.size < MIN_LENGTH:
+        raise ValueError(f"series has {x.size} points; the ExpCoT probes need at least MIN_LENGTH={MIN_LENGTH}")
+    bad = np.flatnonzero(~np.isfinite(x))
+    if bad.size:
+        raise ValueError(f"series has {bad.size} non-finite values (first at index {bad[0]}); clean or drop them first")
+    return x
+
+
+def mask_to_intervals(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of True in a boolean mask as sorted, disjoint, end-exclusive (start, end) pairs."""
+    padded = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2])]
+
+
+def _scaled(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """x / max|x| and that scale (1.0 for an all-zero series)."""
+    scale = float(np.max(np.abs(x)))
+    if scale == 0.0:
+        return np.zeros_like(x), 1.0
+    return x / scale, scale
+
+
+def _units(value: float, scale: float) -> float:
+    """A scaled statistic back in the series' units, clipped to the finite float range."""
+    with np.errstate(over="ignore"):
+        return float(np.clip(value * scale, -_FLOAT_MAX, _FLOAT_MAX))
+
+
+def _zscores(v: np.ndarray, floor: float = FLAT_REL_STD) -> tuple[float, float, np.ndarray]:
+    """(mean, std, |v - mean| / std); all-zero scores when std <= floor (rounding noise, not signal)."""
+    mean, std = float(v.mean()), float(v.std())
+    if std <= floor:
+        return mean, std, np.zeros_like(v)
+    return mean, std, np.abs(v - mean) / std
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0; got {value!r}")
+
+
+def ksigma_probe(values, k: float = 3.0) -> ProbeResult:
+    """Global k-sigma range detector: runs of samples outside mean +- k std."""
+    _check_positive("k", k)
+    xs, scale = _scaled(as_series(values))
+    mean, std, z = _zscores(xs)
+    mask = z > k
+    stats = {
+        "mean": _units(mean, scale),
+        "std": _units(std, scale),
+        "k": float(k),
+        "lower": _units(mean - k * std, scale),
+        "upper": _units(mean + k * std, scale),
+        "max_z": float(z.max()),
+        "argmax_z": float(np.argmax(z)),
+        "n_flagged": float(mask.sum()),
+    }
+    return ProbeResult(mask_to_intervals(mask), stats)
+
+
+def trend_probe(values, window: int = 21, polyorder: int = 2, k: float = 3.0) -> ProbeResult:
+    """Trend detector: runs where the Savitzky-Golay smoothed gradient is more than k std from its mean."""
+    _check_positive("k", k)
+    if window <= polyorder or window % 2 == 0 or window > MIN_LENGTH:
+        raise ValueError(f"window must be odd, > polyorder and <= {MIN_LENGTH}; got window={window}, polyorder={polyorder}")
+    xs, scale = _scaled(as_series(values))
+    grad = np.gradient(savgol_filter(xs, window, polyorder))
+    mean, std, z = _zscores(grad)
+    mask = z > k
+    runs = mask_to_intervals(mask)
+    stats = {
+        "window": float(window),
+        "grad_mean": _units(mean, scale),
+        "grad_std": _units(std, scale),
+        "k": float(k),
+        "max_grad_z": float(z.max()),
+        "n_flagged": float(mask.sum()),
+        "longest_run": float(max((e - s for s, e in runs), default=0)),
+    }
+    return ProbeResult(runs, stats)
+
+
+def dominant_periods(values, window: int = 100) -> np.ndarray:
+    """Dominant period of every length-``window`` sliding window (stride 1); 0 where a window is flat."""
+    x = np.asarray(values, dtype=np.float64)
+    windows = np.lib.stride_tricks.sliding_window_view(x, window)
+    periods = np.zeros(windows.shape[0])
+    for start in range(0, windows.shape[0], _FREQ_CHUNK):
+        block = windows[start : start + _FREQ_CHUNK]
+        centred = block - block.mean(axis=1, keepdims=True)
+        power = np.abs(np.fft.rfft(centred, axis=1)) ** 2
+        power[:, 0] = 0.0
+        peak = power.argmax(axis=1)
+        oscillates = (centred.std(axis=1) > FLAT_REL_STD) & (peak > 0)
+        periods[start : start + block.shape[0]] = np.where(oscillates, window / np.maximum(peak, 1), 0.0)
+    return periods
+
+
+def freq_probe(values, window: int = 100, k: float = 3.0, min_period_std: float = 1.0) -> ProbeResult:
+    """Frequency detector: windows whose dominant period leaves mean +- k std (when that std >= min_period_std)."""
+    _check_positive("k", k)
+    _check_positive("window", window)
+    xs, _ = _scaled(as_series(values))
+    window = int(min(window, xs.size // 2))
+    periods = dominant_periods(xs, window)
+    valid = periods > 0
+    mask = np.zeros(xs.size, dtype=bool)
+    mean = std = 0.0
+    max_z = 0.0
+    n_windows = 0
+    if valid.sum() >= 2:
+        mean, std, z = _zscores(periods[valid])
+        max_z = float(z.max())
+        if std >= min_period_std:
+            starts = np.flatnonzero(valid)[z > k]
+            n_windows = int(starts.size)
+            # Mark [i, i + window) for every flagged window start i: a difference array over the series.
+            delta = np.zeros(xs.size + 1, dtype=np.int64)
+            np.add.at(delta, starts, 1)
+            np.add.at(delta, starts + window, -1)
+            mask = np.cumsum(delta[:-1]) > 0
+    stats = {
+        "window": float(window),
+        "period_mean": mean,
+        "period_std": std,
+        "k": float(k),
+        "lower": mean - k * std,
+        "upper": mean + k * std,
+        "period_min": float(periods[valid].min()) if valid.any() else 0.0,
+        "period_max": float(periods[valid].max()) if valid.any() else 0.0,
+        "max_period_z": max_z,
+        "n_flagged_windows": float(n_windows),
+    }
+    return ProbeResult(mask_to_intervals(mask), stats)
+
+
+def discord_probe(values, m: int = 50, z_threshold: float = 3.5) -> ProbeResult:
+    """Matrix-profile discord: the subsequence [i, i + m) farthest from its nearest neighbour, when z > z_threshold."""
+    import stumpy
+
+    from verl_anomseer.expcot import stumpy_cache
+
+    if m < 3:
+        raise ValueError(f"discord window m must be >= 3; got {m}")
+    xs, _ = _scaled(as_series(values))
+    m = int(min(m, xs.size // 4))
+    stats = {"m": float(m), "discord_index": 0.0, "discord_score": 0.0, "mp_mean": 0.0, "mp_std": 0.0, "discord_z": 0.0}
+    if xs.std() <= FLAT_REL_STD:
+        return ProbeResult([], stats)
+    stumpy_cache.enable()
+    profile = np.asarray(stumpy.stump(xs, m)[:, 0], dtype=np.float64)
+    finite = np.isfinite(profile)
+    if not finite.any():
+        return ProbeResult([], stats)
+    idx = int(np.flatnonzero(finite)[np.argmax(profile[finite])])
+    mean, std, _ = _zscores(profile[finite])
+    z = (profile[idx] - mean) / std if std > FLAT_REL_STD else 0.0
+    stats.update(discord_index=float(idx), discord_score=float(profile[idx]), mp_mean=mean, mp_std=std, discord_z=float(z))
+    return ProbeResult([(idx, idx + m)] if z > z_threshold else [], stats)
+
+
+def denoise_window(length: int) -> int:
+    """The authors' Savitzky-Golay denoising window: max(5, min(31, (L // 4) | 1))."""
+    return max(5, min(31, (length // 4) | 1))
+
+
+def denoise(values) -> np.ndarray:
+    """Savitzky-Golay denoised copy of the series (polyorder 2, window ``denoise_window(L)``)."""
+    xs, scale = _scaled(as_series(values))
+    smooth = savgol_filter(xs, denoise_window(xs.size), 2)
+    with np.errstate(over="ignore"):
+        return np.clip(smooth * scale, -_FLOAT_MAX, _FLOAT_MAX)
+
+
+def noise_ratio(values) -> float:
+    """Robust white-noise std (1.4826 MAD of second differences / sqrt 6) over the series' std; 0 when flat."""
+    xs, _ = _scaled(as_series(values))
+    std = float(xs.std())
+    if std <= FLAT_REL_STD:
+        return 0.0
+    d2 = np.diff(xs, 2)
+    sigma = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / np.sqrt(6.0)
+    return sigma / std
+
+
+def ksigma_intervals(values, k: float = 3.0) -> list[tuple[int, int]]:
+    """Intervals of ``ksigma_probe``."""
+    return ksigma_probe(values, k).intervals
+
+
+def trend_intervals(values) -> list[tuple[int, int]]:
+    """Intervals of ``trend_probe`` with the authors' settings."""
+    return trend_probe(values).intervals
+
+
+def freq_intervals(values, window: int = 100) -> list[tuple[int, int]]:
+    """Intervals of ``freq_probe``."""
+    return freq_probe(values, window).intervals
+
+
+def discord_intervals(values, m: int = 50, z_threshold: float = 3.5) -> list[tuple[int, int]]:
+    """Intervals of ``discord_probe``."""
+    return discord_probe(values, m, z_threshold).intervals

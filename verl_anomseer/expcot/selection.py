@@ -1,0 +1,71 @@
+"""Pick the probe from the data's statistics (no ground truth, no category name): the clean ExpCoT's analysis.
+
+The hierarchical scan of the paper, with every branch decided by a measured statistic:
+1. global scan: max |x - mean| / std > ``GLOBAL_Z`` -> the k-sigma detector ("global point");
+2. noise: ``noise_ratio`` > ``NOISE_RATIO`` -> the structural scans run on the Savitzky-Golay denoised series;
+3. trend: a run of gradient outliers at least ``TREND_MIN_RUN`` samples long -> "trend";
+4. frequency: windows with an unusual dominant period -> "seasonal";
+5. discord: matrix-profile discord z > 3.5 -> "contextual point";
+6. otherwise no interval, "normal".
+Every probe runs, so ``stats`` always holds the same keys ("<probe>.<stat>", plus "noise.ratio").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from verl_anomseer.expcot import probes
+from verl_anomseer.series.taxonomy import NORMAL
+
+GLOBAL_Z = 5.0
+NOISE_RATIO = 0.25
+TREND_MIN_RUN = 10
+
+DETECTOR_CLASS: dict[str, str] = {
+    "ksigma": "global point",
+    "trend": "trend",
+    "freq": "seasonal",
+    "discord": "contextual point",
+    "none": NORMAL,
+}
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    """The chosen detector, its intervals and class, all probes' statistics, and whether the series was denoised."""
+
+    detector: str
+    intervals: list[tuple[int, int]]
+    label: str
+    stats: dict[str, float]
+    denoised: bool
+
+
+def analyze(values) -> ProbeReport:
+    """Run every probe on ``values`` and pick the detector from the statistics alone (module docstring)."""
+    x = probes.as_series(values)
+    results = {"ksigma": probes.ksigma_probe(x)}
+    noise = probes.noise_ratio(x)
+    denoised = noise > NOISE_RATIO
+    structural = probes.denoise(x) if denoised else x
+    results["trend"] = probes.trend_probe(structural)
+    results["freq"] = probes.freq_probe(structural)
+    results["discord"] = probes.discord_probe(structural)
+
+    stats = {f"{name}.{key}": value for name, result in results.items() for key, value in result.stats.items()}
+    stats["noise.ratio"] = noise
+    stats["noise.threshold"] = NOISE_RATIO
+    stats["noise.denoise_window"] = float(probes.denoise_window(x.size))
+
+    if results["ksigma"].stats["max_z"] > GLOBAL_Z:
+        detector = "ksigma"
+    elif results["trend"].stats["longest_run"] >= TREND_MIN_RUN:
+        detector = "trend"
+    elif results["freq"].intervals:
+        detector = "freq"
+    elif results["discord"].intervals:
+        detector = "discord"
+    else:
+        detector = "none"
+    intervals = results[detector].intervals if detector != "none" else []
+    return ProbeReport(detector, list(intervals), DETECTOR_CLASS[detector], stats, denoised)

@@ -1,0 +1,179 @@
+"""The ExpCoT writer: Observation / Reasoning & Validation / Conclusion traces in two modes.
+
+- ``faithful_trace(values, category, intervals, label)``: the authors' released behaviour. It states the
+  ground-truth class and intervals (in Observation, Reasoning and Conclusion), denoises ``noisy-*``
+  categories, and picks the detector by the global scan (max z > 5 -> k-sigma) and then by the category
+  name (trend -> gradient, freq/seasonal -> FFT, otherwise matrix-profile discord).
+- ``clean_trace(values)``: receives no ground truth. It states only what ``selection.analyze`` found, with the
+  numbers behind it, and names exactly one class: the detector's conclusion.
+"""
+
+from __future__ import annotations
+
+import json
+
+from verl_anomseer.expcot import probes
+from verl_anomseer.expcot.selection import GLOBAL_Z, ProbeReport, analyze
+from verl_anomseer.series.taxonomy import CATEGORY_TO_CLASS, CLASSES, NORMAL
+
+_HEAD_OBS = r"\textbf{Observation} — "
+_HEAD_REASON = r"\textbf{Reasoning \& Validation} — "
+_HEAD_CONCL = r"\textbf{Conclusion} — "
+
+
+def _num(value: float) -> str:
+    """A statistic for the text: 4 decimals in the usual range, 4 significant digits outside it."""
+    if value == 0:
+        return "0"
+    return f"{value:.4f}" if 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
+
+
+def _spans(intervals) -> str:
+    """Intervals as the answer format writes them: [[s, e], ...]."""
+    return json.dumps([[int(s), int(e)] for s, e in intervals])
+
+
+def _layout(observation: str, reasoning: str, conclusion: str) -> str:
+    return "\n".join((_HEAD_OBS + observation, _HEAD_REASON + reasoning, _HEAD_CONCL + conclusion))
+
+
+# Evidence sentences: one per probe, quoting its statistics (keys as in ``ProbeReport.stats``).
+def _ksigma_evidence(s: dict[str, float]) -> str:
+    return (
+        f"{int(s['ksigma.n_flagged'])} samples fall outside the {_num(s['ksigma.k'])}-sigma band "
+        f"[{_num(s['ksigma.lower'])}, {_num(s['ksigma.upper'])}]"
+    )
+
+
+def _trend_evidence(s: dict[str, float]) -> str:
+    return (
+        f"the Savitzky-Golay smoothed gradient (window {int(s['trend.window'])}, polyorder 2) has mean "
+        f"{_num(s['trend.grad_mean'])} and std {_num(s['trend.grad_std'])}; its largest deviation is "
+        f"{_num(s['trend.max_grad_z'])} std, {int(s['trend.n_flagged'])} samples exceed {_num(s['trend.k'])} std "
+        f"and the longest such run lasts {int(s['trend.longest_run'])} samples"
+    )
+
+
+def _freq_evidence(s: dict[str, float]) -> str:
+    return (
+        f"the sliding-window FFT (window {int(s['freq.window'])}, stride 1) gives a dominant period of "
+        f"{_num(s['freq.period_mean'])} on average with std {_num(s['freq.period_std'])} (from "
+        f"{_num(s['freq.period_min'])} to {_num(s['freq.period_max'])}), and {int(s['freq.n_flagged_windows'])} "
+        f"windows leave [{_num(s['freq.lower'])}, {_num(s['freq.upper'])}]"
+    )
+
+
+def _discord_evidence(s: dict[str, float]) -> str:
+    return (
+        f"the matrix profile (subsequence length {int(s['discord.m'])}) has its top discord at index "
+        f"{int(s['discord.discord_index'])} with distance {_num(s['discord.discord_score'])}, a z-score of "
+        f"{_num(s['discord.discord_z'])} against the profile mean {_num(s['discord.mp_mean'])} and std "
+        f"{_num(s['discord.mp_std'])} (threshold 3.5)"
+    )
+
+
+_EVIDENCE = {"ksigma": _ksigma_evidence, "trend": _trend_evidence, "freq": _freq_evidence, "discord": _discord_evidence}
+_STRUCTURAL = ("trend", "freq", "discord")
+
+
+def _scan_sentence(s: dict[str, float]) -> str:
+    return (
+        f"Whole-series scan: mean {_num(s['ksigma.mean'])}, std {_num(s['ksigma.std'])}; the largest z-score is "
+        f"{_num(s['ksigma.max_z'])} at index {int(s['ksigma.argmax_z'])} (extreme-value threshold {_num(GLOBAL_Z)})."
+    )
+
+
+def _stats_for(result: probes.ProbeResult, name: str) -> dict[str, float]:
+    return {f"{name}.{key}": value for key, value in result.stats.items()}
+
+
+def clean_trace(values) -> str:
+    """An ExpCoT computed from the series alone: the probes' numbers, the chosen detector, its intervals."""
+    return render_clean(analyze(values), len(values))
+
+
+def render_clean(report: ProbeReport, length: int) -> str:
+    """The clean trace of an ``analyze`` report for a series of ``length`` samples (names one class only)."""
+    s = report.stats
+    observation = f"The series has {length} samples. "
+    if report.denoised:
+        observation += f"[Preprocess] The estimated noise level is {_num(s['noise.ratio'])} of the std (threshold "
+        observation += f"{_num(s['noise.threshold'])}), so the structural scans use a Savitzky-Golay denoised copy "
+        observation += f"(window {int(s['noise.denoise_window'])}, polyorder 2). "
+    observation += _scan_sentence(s)
+    checks = "; ".join(_EVIDENCE[name](s) for name in _STRUCTURAL)
+    reasoning = f"Structural scan: {checks}."
+    if report.detector == "none":
+        reasoning += " No probe passes its threshold."
+        conclusion = f"No anomalous interval is found: []. The series is {NORMAL}."
+    else:
+        reasoning += f" Decisive evidence ({report.detector}): {_EVIDENCE[report.detector](s)}, giving {_spans(report.intervals)}."
+        conclusion = f"The probes localize {_spans(report.intervals)} as a {report.label} anomaly."
+    return _layout(observation, reasoning, conclusion)
+
+
+def _check_ground_truth(length: int, category: str, intervals, label: str) -> list[tuple[int, int]]:
+    if category not in CATEGORY_TO_CLASS:
+        raise ValueError(f"unknown category {category!r}; known: {sorted(CATEGORY_TO_CLASS)}")
+    if label not in CLASSES:
+        raise ValueError(f"unknown label {label!r}; expected one of {CLASSES}")
+    spans = [(int(s), int(e)) for s, e in intervals]
+    previous_end = 0
+    for s, e in spans:
+        if not (previous_end <= s < e <= length):
+            raise ValueError(f"ground-truth intervals must be sorted, disjoint, end-exclusive within [0, {length}]: {spans}")
+        previous_end = e
+    if (label == NORMAL) != (not spans):
+        raise ValueError(f"label {label!r} does not fit {len(spans)} ground-truth interval(s)")
+    return spans
+
+
+def faithful_detector(category: str, max_z: float) -> str:
+    """The authors' choice: global scan first, then the category name decides (trend, freq/seasonal, else discord)."""
+    if max_z > GLOBAL_Z:
+        return "ksigma"
+    if "trend" in category:
+        return "trend"
+    if "freq" in category or category == "seasonal":
+        return "freq"
+    return "discord"
+
+
+_CLASS_SENTENCE = {
+    "global point": "the samples in {gt} lie far outside the range of the rest of the series",
+    "contextual point": "the values in {gt} break the local pattern while staying within the overall range",
+    "seasonal": "within {gt} the periodic pattern changes its frequency",
+    "trend": "within {gt} the slope departs from the surrounding trend",
+    "shapelet": "the subsequence in {gt} has a shape unlike the recurring pattern",
+}
+
+
+def faithful_trace(values, category: str, intervals, label: str) -> str:
+    """The authors' ExpCoT: states the ground-truth ``label`` and ``intervals`` and the detector evidence."""
+    x = probes.as_series(values)
+    gt = _check_ground_truth(x.size, category, intervals, label)
+    denoised = category.startswith("noisy-")
+    series = probes.denoise(x) if denoised else x
+    scan = probes.ksigma_probe(series)
+    detector = faithful_detector(category, scan.stats["max_z"])
+    probe = {"ksigma": lambda v: scan, "trend": probes.trend_probe, "freq": probes.freq_probe,
+             "discord": probes.discord_probe}[detector](series)
+    s = {**_stats_for(scan, "ksigma"), **_stats_for(probe, detector)}
+
+    observation = ""
+    if denoised:
+        observation += (f"[Preprocess] The {category} series is denoised with a Savitzky-Golay filter "
+                        f"(window {probes.denoise_window(x.size)}, polyorder 2). ")
+    if gt:
+        observation = f"Ground truth labels {_spans(gt)} as \\textit{{{label}}}. " + observation
+        reasoning = _CLASS_SENTENCE[label].format(gt=_spans(gt)).capitalize() + ", a " + label + " anomaly. "
+        conclusion = f"We report the GT interval(s) {_spans(gt)} as the final localization for supervision."
+    else:
+        observation = f"No ground-truth anomalies are present; the series is \\textit{{{NORMAL}}}. " + observation
+        reasoning = "The ground truth marks no interval. "
+        conclusion = "We report no interval, [], as the final localization for supervision."
+    observation += _scan_sentence(s)
+    evidence = _EVIDENCE[detector](s)
+    reasoning += f"Detector evidence ({detector}): {evidence[0].upper() + evidence[1:]}, proposing {_spans(probe.intervals)}."
+    conclusion += f" For reference, the detector proposed {_spans(probe.intervals)}."
+    return _layout(observation, reasoning, conclusion)
