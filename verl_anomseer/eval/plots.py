@@ -1,0 +1,92 @@
+"""Report figures (matplotlib Agg): per-category bars, class confusion matrix, a gallery of predictions.
+
+Each figure is saved atomically as a PNG.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
+
+from verl_anomseer.eval.atomic import write_bytes  # noqa: E402
+from verl_anomseer.series.render import plot_series  # noqa: E402
+from verl_anomseer.series.taxonomy import CLASSES  # noqa: E402
+
+NO_CLASS = "(none)"
+BAR_METRICS = {"aff_f1": "Affinity F1", "pt_f1": "Point F1", "cls": "Class accuracy"}
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
+
+
+def category_bars(summary: pd.DataFrame, path: str | os.PathLike, subset: str = "all") -> None:
+    """Grouped bars per category (affinity F1, point F1, class accuracy), error bars = std over seeds."""
+    rows = summary[(summary.subset == subset) & (summary.kind == "category")]
+    names = list(rows["name"].unique())
+    x = np.arange(len(names))
+    width = 0.8 / len(BAR_METRICS)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) + 2), 3.6))
+    for i, (metric, title) in enumerate(BAR_METRICS.items()):
+        cells = rows[rows.metric == metric].set_index("name").reindex(names)
+        ax.bar(x + (i - 1) * width, 100 * cells["mean"], width, yerr=100 * cells["std"].fillna(0), label=title,
+               capsize=2)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("%")
+    ax.set_title(f"Per category ({'all series' if subset == 'all' else 'anomalous series only'})")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    _save(fig, path)
+
+
+def class_confusion(records: list[dict], path: str | os.PathLike) -> None:
+    """Counts of (ground-truth class, predicted class); an unreadable or unknown class is ``(none)``."""
+    labels = [*CLASSES, NO_CLASS]
+    truth = [r["gt_label"] for r in records]
+    pred = [r["pred_label"] if r["pred_label"] in CLASSES else NO_CLASS for r in records]
+    matrix = confusion_matrix(truth, pred, labels=labels)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    ConfusionMatrixDisplay(matrix, display_labels=labels).plot(ax=ax, colorbar=False, xticks_rotation=35,
+                                                                values_format="d")
+    ax.set_title("Class confusion (rows: ground truth)")
+    _save(fig, path)
+
+
+def gallery_records(records: list[dict], per_category: int = 2) -> list[dict]:
+    """The first ``per_category`` records of each category for the lowest seed, anomalous series first."""
+    seed = min(r["seed"] for r in records)
+    chosen: dict[str, list[dict]] = {}
+    for record in sorted((r for r in records if r["seed"] == seed), key=lambda r: not r["anomalous"]):
+        picks = chosen.setdefault(record["category"], [])
+        if len(picks) < per_category:
+            picks.append(record)
+    return [r for picks in chosen.values() for r in picks]
+
+
+def gallery(records: list[dict], values: dict[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Each record's series in the rendering style, GT intervals green, predicted intervals red (hatched)."""
+    fig, axes = plt.subplots(len(records), 1, figsize=(10, 1.9 * len(records)), squeeze=False)
+    for ax, record in zip(axes[:, 0], records):
+        plot_series(ax, values[record["series_id"]])
+        for s, e in record["gt_intervals"]:
+            ax.axvspan(s, e, color="tab:green", alpha=0.25, lw=0)
+        for s, e in record["pred_intervals"]:
+            ax.axvspan(s, e, facecolor="none", edgecolor="tab:red", hatch="///", lw=0.8)
+        ax.set_title(f"{record['series_id']} [{record['category']}] GT {record['gt_label']} / pred "
+                     f"{record['pred_label'] or NO_CLASS}; aff F1 {record['aff_f1']:.2f}", fontsize=8)
+    axes[0, 0].legend(handles=[plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.25),
+                               plt.Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="tab:red", hatch="///")],
+                      labels=["ground truth", "predicted"], loc="upper right", fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)

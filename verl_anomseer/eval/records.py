@@ -1,0 +1,36 @@
+"""One JSONL record per (sample, seed): the raw text, the parsed answer and every reward metric.
+
+Scoring is exactly the training reward's (:func:`verl_anomseer.scoring.reward.compute_score`); the parser's
+reason (:func:`verl_anomseer.scoring.answer.parse_answer`) is kept so unreadable answers are explained, never dropped.
+"""
+
+from __future__ import annotations
+
+from verl_anomseer.eval.samples import Sample
+from verl_anomseer.scoring.answer import parse_answer
+from verl_anomseer.scoring.reward import compute_score
+
+METRICS: tuple[str, ...] = ("score", "fmt", "cls", "loc", "pt_p", "pt_r", "pt_f1", "aff_p", "aff_r", "aff_f1")
+
+
+def score_record(sample: Sample, text: str, seed: int) -> dict:
+    """The JSONL record of ``text`` answered for ``sample`` under ``seed``."""
+    length = int(sample.ground_truth["length"])
+    parsed = parse_answer(text, length)
+    scores = compute_score(sample.data_source, text, sample.ground_truth, sample.extra_info)
+    return {
+        "series_id": sample.series_id,
+        "seed": int(seed),
+        "suite": sample.suite,
+        "category": sample.category,
+        "length": length,
+        "gt_intervals": [[int(s), int(e)] for s, e in sample.ground_truth["intervals"]],
+        "gt_label": sample.ground_truth["label"],
+        "anomalous": sample.anomalous,
+        "text": text,
+        "pred_intervals": [[int(s), int(e)] for s, e in (parsed.intervals or [])],
+        "pred_label": scores["pred_label"],
+        "format_ok": bool(parsed.format_ok),
+        "reason": parsed.reason,
+        **{m: float(scores[m]) for m in METRICS},
+    }
