@@ -1,0 +1,82 @@
+"""The AnomLLM plot style, without ground truth: 10 x 1.5 in at 100 dpi, y-limits (-1, 1), one steelblue
+line, matplotlib's default ticks (so x positions can be read off the axis). Nothing but the series is drawn.
+
+``render_png`` keeps one Agg figure per process and, per series length, a cached background (axes, ticks,
+labels: they depend only on the length because the y-limits are fixed); each call restores it and draws
+the line on top (the line's z-order puts it above the spines in ``plot_series`` too, so both give the same
+pixels). The PNG is RGB, zlib level ``COMPRESS_LEVEL``.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+FIGSIZE = (10.0, 1.5)
+DPI = 100
+YLIM = (-1.0, 1.0)
+COLOR = "steelblue"
+LINE_ZORDER = 3  # above spines and ticks (2.5), so a blitted line equals a fully drawn one
+COMPRESS_LEVEL = 3
+
+
+def plot_series(ax, values) -> None:
+    """Draw ``values`` on ``ax`` in the AnomLLM style (the line and the fixed y-limits only)."""
+    y = np.asarray(values, dtype=np.float64)
+    ax.plot(np.arange(len(y)), y, color=COLOR, zorder=LINE_ZORDER)
+    ax.set_ylim(*YLIM)
+
+
+class _Renderer:
+    """One reusable figure: a cached background per series length, the line blitted on top."""
+
+    def __init__(self) -> None:
+        self.figure = Figure(figsize=FIGSIZE, dpi=DPI)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.ax = self.figure.add_subplot()
+        plot_series(self.ax, [0.0, 0.0])
+        self.line = self.ax.lines[0]
+        self.backgrounds: dict[int, object] = {}
+
+    def _background(self, length: int):
+        if length not in self.backgrounds:
+            self.line.set_data(np.arange(length), np.zeros(length))
+            self.ax.set_autoscalex_on(True)  # render() pinned the previous length's x-limits
+            self.ax.relim()
+            self.ax.autoscale_view(scalex=True, scaley=False)
+            self.line.set_visible(False)
+            self.canvas.draw()
+            self.line.set_visible(True)
+            self.backgrounds[length] = (self.ax.get_xlim(), self.canvas.copy_from_bbox(self.figure.bbox))
+        return self.backgrounds[length]
+
+    def render(self, y: np.ndarray) -> bytes:
+        xlim, background = self._background(len(y))
+        self.ax.set_xlim(xlim)
+        self.canvas.restore_region(background)
+        self.line.set_data(np.arange(len(y)), y)
+        self.ax.draw_artist(self.line)
+        rgb = np.asarray(self.canvas.buffer_rgba())[..., :3]
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="png", compress_level=COMPRESS_LEVEL)
+        return buf.getvalue()
+
+
+_local = threading.local()
+
+
+def render_png(values) -> bytes:
+    """The PNG bytes (RGB, 1000 x 150) of ``values`` plotted in the AnomLLM style; ground truth is never drawn."""
+    y = np.asarray(values, dtype=np.float64)
+    if y.ndim != 1 or y.size < 2:
+        raise ValueError(f"render_png needs a 1-D series of at least 2 points; got shape {y.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError("render_png needs finite values")
+    if not hasattr(_local, "renderer"):
+        _local.renderer = _Renderer()
+    return _local.renderer.render(y)
