@@ -8,7 +8,8 @@ Scores are computed on the series divided by ``max|x|`` so that huge values cann
 reported in the series' own units. Variations below ``FLAT_REL_STD`` of that scale count as a flat series.
 
 Probes (defaults = the authors' released values):
-- ``ksigma_probe``: z = |x - mean| / std; flags z > k (k = 3). ``max_z`` is the global scan's score.
+- ``ksigma_probe``: z = |x - mean| / std; flags z > k (k = 3). ``max_z`` is the authors' global-scan score;
+  ``max_robust_z`` = max |x - median| / (1.4826 MAD) is the clean mode's (outliers cannot inflate it).
 - ``trend_probe``: g = gradient(savgol(x, 21, 2)); flags |g - mean(g)| > k std(g) (k = 3).
 - ``freq_probe``: sliding windows of 100 at stride 1, dominant period = window / argmax_k |rfft|^2 (DC zeroed);
   when std(period) >= 1, flags every window [i, i + window) whose period is outside mean +- k std (k = 3).
@@ -20,6 +21,7 @@ Short series shrink the windows: freq window <= L // 2, discord m <= L // 4 (sta
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +93,9 @@ def ksigma_probe(values, k: float = 3.0) -> ProbeResult:
     _check_positive("k", k)
     xs, scale = _scaled(as_series(values))
     mean, std, z = _zscores(xs)
+    median = float(np.median(xs))
+    robust_std = 1.4826 * float(np.median(np.abs(xs - median)))
+    robust_z = np.abs(xs - median) / robust_std if robust_std > FLAT_REL_STD else np.zeros_like(xs)
     mask = z > k
     stats = {
         "mean": _units(mean, scale),
@@ -101,6 +106,9 @@ def ksigma_probe(values, k: float = 3.0) -> ProbeResult:
         "max_z": float(z.max()),
         "argmax_z": float(np.argmax(z)),
         "n_flagged": float(mask.sum()),
+        "median": _units(median, scale),
+        "robust_std": _units(robust_std, scale),
+        "max_robust_z": float(robust_z.max()),
     }
     return ProbeResult(mask_to_intervals(mask), stats)
 
@@ -108,9 +116,9 @@ def ksigma_probe(values, k: float = 3.0) -> ProbeResult:
 def trend_probe(values, window: int = 21, polyorder: int = 2, k: float = 3.0) -> ProbeResult:
     """Trend detector: runs where the Savitzky-Golay smoothed gradient is more than k std from its mean."""
     _check_positive("k", k)
-    if window <= polyorder or window % 2 == 0 or window > MIN_LENGTH:
-        raise ValueError(f"window must be odd, > polyorder and <= {MIN_LENGTH}; got window={window}, polyorder={polyorder}")
     xs, scale = _scaled(as_series(values))
+    if window <= polyorder or window % 2 == 0 or window > xs.size:
+        raise ValueError(f"window must be odd, > polyorder and <= the series length; got window={window}, polyorder={polyorder}")
     grad = np.gradient(savgol_filter(xs, window, polyorder))
     mean, std, z = _zscores(grad)
     mask = z > k
@@ -195,7 +203,9 @@ def discord_probe(values, m: int = 50, z_threshold: float = 3.5) -> ProbeResult:
     if xs.std() <= FLAT_REL_STD:
         return ProbeResult([], stats)
     stumpy_cache.enable()
-    profile = np.asarray(stumpy.stump(xs, m)[:, 0], dtype=np.float64)
+    with warnings.catch_warnings():  # near-identical subsequences (e.g. a straight line) are a valid input here
+        warnings.filterwarnings("ignore", message="A large number of values", category=UserWarning)
+        profile = np.asarray(stumpy.stump(xs, m)[:, 0], dtype=np.float64)
     finite = np.isfinite(profile)
     if not finite.any():
         return ProbeResult([], stats)

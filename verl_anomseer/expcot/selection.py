@@ -1,7 +1,7 @@
 """Pick the probe from the data's statistics (no ground truth, no category name): the clean ExpCoT's analysis.
 
 The hierarchical scan of the paper, with every branch decided by a measured statistic:
-1. global scan: max |x - mean| / std > ``GLOBAL_Z`` -> the k-sigma detector ("global point");
+1. global scan: robust z, max |x - median| / (1.4826 MAD) > ``GLOBAL_Z`` -> the k-sigma detector ("global point");
 2. noise: ``noise_ratio`` > ``NOISE_RATIO`` -> the structural scans run on the Savitzky-Golay denoised series;
 3. trend: a run of gradient outliers at least ``TREND_MIN_RUN`` samples long -> "trend";
 4. frequency: windows with an unusual dominant period -> "seasonal";
@@ -57,7 +57,7 @@ def analyze(values) -> ProbeReport:
     stats["noise.threshold"] = NOISE_RATIO
     stats["noise.denoise_window"] = float(probes.denoise_window(x.size))
 
-    if results["ksigma"].stats["max_z"] > GLOBAL_Z:
+    if results["ksigma"].stats["max_robust_z"] > GLOBAL_Z:
         detector = "ksigma"
     elif results["trend"].stats["longest_run"] >= TREND_MIN_RUN:
         detector = "trend"
@@ -67,5 +67,7 @@ def analyze(values) -> ProbeReport:
         detector = "discord"
     else:
         detector = "none"
-    intervals = results[detector].intervals if detector != "none" else []
+    intervals = [] if detector == "none" else results[detector].intervals
+    if detector == "trend":  # only sustained gradient shifts, not isolated outlier samples
+        intervals = [(s, e) for s, e in intervals if e - s >= TREND_MIN_RUN]
     return ProbeReport(detector, list(intervals), DETECTOR_CLASS[detector], stats, denoised)

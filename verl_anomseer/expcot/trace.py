@@ -76,10 +76,15 @@ _EVIDENCE = {"ksigma": _ksigma_evidence, "trend": _trend_evidence, "freq": _freq
 _STRUCTURAL = ("trend", "freq", "discord")
 
 
-def _scan_sentence(s: dict[str, float]) -> str:
-    return (
-        f"Whole-series scan: mean {_num(s['ksigma.mean'])}, std {_num(s['ksigma.std'])}; the largest z-score is "
-        f"{_num(s['ksigma.max_z'])} at index {int(s['ksigma.argmax_z'])} (extreme-value threshold {_num(GLOBAL_Z)})."
+def _scan_sentence(s: dict[str, float], robust: bool) -> str:
+    """The global scan; the clean mode decides on the robust z-score, the authors on the plain one."""
+    plain = f"the largest z-score is {_num(s['ksigma.max_z'])} at index {int(s['ksigma.argmax_z'])}"
+    text = f"Whole-series scan: mean {_num(s['ksigma.mean'])}, std {_num(s['ksigma.std'])}; "
+    if not robust:
+        return text + plain + f" (extreme-value threshold {_num(GLOBAL_Z)})."
+    return text + (
+        f"{plain}; against the median {_num(s['ksigma.median'])} and robust std {_num(s['ksigma.robust_std'])} "
+        f"the largest deviation is {_num(s['ksigma.max_robust_z'])} (extreme-value threshold {_num(GLOBAL_Z)})."
     )
 
 
@@ -100,7 +105,7 @@ def render_clean(report: ProbeReport, length: int) -> str:
         observation += f"[Preprocess] The estimated noise level is {_num(s['noise.ratio'])} of the std (threshold "
         observation += f"{_num(s['noise.threshold'])}), so the structural scans use a Savitzky-Golay denoised copy "
         observation += f"(window {int(s['noise.denoise_window'])}, polyorder 2). "
-    observation += _scan_sentence(s)
+    observation += _scan_sentence(s, robust=True)
     checks = "; ".join(_EVIDENCE[name](s) for name in _STRUCTURAL)
     reasoning = f"Structural scan: {checks}."
     if report.detector == "none":
@@ -172,7 +177,7 @@ def faithful_trace(values, category: str, intervals, label: str) -> str:
         observation = f"No ground-truth anomalies are present; the series is \\textit{{{NORMAL}}}. " + observation
         reasoning = "The ground truth marks no interval. "
         conclusion = "We report no interval, [], as the final localization for supervision."
-    observation += _scan_sentence(s)
+    observation += _scan_sentence(s, robust=False)
     evidence = _EVIDENCE[detector](s)
     reasoning += f"Detector evidence ({detector}): {evidence[0].upper() + evidence[1:]}, proposing {_spans(probe.intervals)}."
     conclusion += f" For reference, the detector proposed {_spans(probe.intervals)}."
