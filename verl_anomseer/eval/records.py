@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from verl_anomseer.eval.samples import Sample
 from verl_anomseer.scoring.answer import parse_answer
-from verl_anomseer.scoring.reward import compute_score
+from verl_anomseer.scoring.reward import SCORE_KEYS, compute_score
 
-METRICS: tuple[str, ...] = ("score", "fmt", "cls", "loc", "pt_p", "pt_r", "pt_f1", "aff_p", "aff_r", "aff_f1")
+METRICS: tuple[str, ...] = tuple(k for k in SCORE_KEYS if k != "pred_label")
 
 
 def score_record(sample: Sample, text: str, seed: int) -> dict:
@@ -31,6 +31,7 @@ def score_record(sample: Sample, text: str, seed: int) -> dict:
         "pred_intervals": [[int(s), int(e)] for s, e in (parsed.intervals or [])],
         "pred_label": scores["pred_label"],
         "format_ok": bool(parsed.format_ok),
+        "answer_ok": bool(parsed.answer_ok),
         "reason": parsed.reason,
         **{m: float(scores[m]) for m in METRICS},
     }

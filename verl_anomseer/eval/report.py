@@ -100,10 +100,10 @@ def render_markdown(summary: pd.DataFrame, title: str, notes: list[str]) -> str:
 
 
 def failure_table(records: list[dict]) -> str:
-    """Markdown counts of the parser's reasons for answers that failed the format check."""
-    reasons = pd.Series([r["reason"] or "unknown" for r in records if not r["format_ok"]], dtype=object)
+    """Markdown counts of the parser's reasons for every answer it did not read cleanly (reason != "ok")."""
+    reasons = pd.Series([r["reason"] for r in records if r["reason"] != "ok"], dtype=object)
     if reasons.empty:
-        return "## Unreadable answers\n\nNone: every answer passed the format check.\n"
-    counts = reasons.value_counts()
-    rows = [[str(reason), str(int(n))] for reason, n in counts.items()]
-    return "## Unreadable answers (scored as the reward scores them)\n\n" + _md_table(["Reason", "Answers"], rows) + "\n"
+        return "## Unreadable answers\n\nNone: the parser read every answer cleanly.\n"
+    rows = [[str(reason), str(int(n))] for reason, n in reasons.value_counts().items()]
+    return ("## Answers the parser flagged (scored exactly as the reward scores them)\n\n"
+            + _md_table(["Reason", "Answers"], rows) + "\n")

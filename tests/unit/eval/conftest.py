@@ -24,7 +24,7 @@ def make_records(seeds=(0, 1), per_category=5, rng_seed=0) -> list[dict]:
                     "gt_label": "trend" if anomalous else "normal", "anomalous": anomalous,
                     "text": "<think>x</think><answer>[]</answer><class>normal</class>",
                     "pred_intervals": [], "pred_label": ["normal", "trend", ""][int(rng.integers(3))],
-                    "format_ok": bool(rng.random() < 0.8), "reason": None,
+                    "format_ok": bool(rng.random() < 0.8), "reason": "ok",
                     **{m: float(rng.random()) for m in METRICS},
                 })
                 if not records[-1]["format_ok"]:

@@ -21,17 +21,14 @@ from sklearn.ensemble import IsolationForest
 from verl_anomseer.eval.answer_text import canonical_answer
 from verl_anomseer.eval.errors import EvalSetupError
 from verl_anomseer.eval.samples import Sample
+from verl_anomseer.expcot import DETECTOR_CLASS
+from verl_anomseer.expcot.probes import mask_to_intervals
 from verl_anomseer.series.taxonomy import NORMAL
 
 IFOREST_WINDOW = 10
 IFOREST_CONTAMINATION = 0.03
-SINGLE_PROBE_CLASS = {"discord": "contextual point", "ksigma": "global point", "iforest": "global point"}
-
-
-def mask_intervals(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of True in ``mask`` as sorted, disjoint, end-exclusive ``(start, end)`` pairs."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
-    return [(int(s), int(e)) for s, e in edges.reshape(-1, 2)]
+SINGLE_PROBE_CLASS = {"discord": DETECTOR_CLASS["discord"], "ksigma": DETECTOR_CLASS["ksigma"],
+                      "iforest": DETECTOR_CLASS["ksigma"]}  # iforest flags amplitude outliers, like k-sigma
 
 
 def iforest_intervals(values: np.ndarray, seed: int = 0, window: int = IFOREST_WINDOW,
@@ -45,7 +42,7 @@ def iforest_intervals(values: np.ndarray, seed: int = 0, window: int = IFOREST_W
     mask = np.zeros(len(values), dtype=bool)
     for start in np.flatnonzero(flagged):
         mask[start:start + window] = True
-    return mask_intervals(mask)
+    return mask_to_intervals(mask)
 
 
 class DetectorBackend:
@@ -70,7 +67,10 @@ class DetectorBackend:
     def generate(self, samples: list[Sample], seed: int) -> Iterator[tuple[Sample, str]]:
         answer = self._answerer(seed)
         for sample in samples:
-            yield sample, answer(sample.values)
+            try:
+                yield sample, answer(sample.values)
+            except ValueError as exc:  # a series the detector rejects: recorded as an unreadable answer
+                yield sample, f"<think>{self.detector} detector failed: {exc}</think>"
 
     def _answerer(self, seed: int) -> Callable[[np.ndarray], str]:
         from verl_anomseer import expcot
