@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import savgol_filter
 
+from verl_anomseer.series.intervals import mask_to_intervals
+
 MIN_LENGTH = 64
 FLAT_REL_STD = 1e-9
 _FLOAT_MAX = float(np.finfo(np.float64).max)
@@ -52,13 +54,6 @@ def as_series(values) -> np.ndarray:
     if bad.size:
         raise ValueError(f"series has {bad.size} non-finite values (first at index {bad[0]}); clean or drop them first")
     return x
-
-
-def mask_to_intervals(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of True in a boolean mask as sorted, disjoint, end-exclusive (start, end) pairs."""
-    padded = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2])]
 
 
 def _scaled(x: np.ndarray) -> tuple[np.ndarray, float]:
