@@ -69,7 +69,8 @@ def parse_ground_truth(ground_truth: Any) -> tuple[np.ndarray, str, int]:
         arr = np.array(list(raw))
     except (TypeError, ValueError):
         arr = np.zeros((0, 0))
-    if arr.ndim == 2 and arr.shape[1] == 2 and arr.dtype.kind in "iuf":
+    has_bool = any(isinstance(v, (bool, np.bool_)) for item in raw if isinstance(item, (list, tuple)) for v in item)
+    if arr.ndim == 2 and arr.shape[1] == 2 and arr.dtype.kind in "iuf" and not has_bool:
         s, e = arr[:, 0], arr[:, 1]
         if np.all(arr == np.floor(arr)) and np.all((s >= 0) & (s < e) & (e <= length)):
             return merge_intervals(s.astype(np.int64), e.astype(np.int64)), label, length
