@@ -47,14 +47,3 @@ def as_events(intervals: Iterable, length: int) -> np.ndarray:
     e = np.minimum(np.maximum(arr[:, 1], 0), length)
     keep = s < e
     return merge_intervals(s[keep], e[keep])
-
-
-def to_mask(events: np.ndarray, length: int) -> np.ndarray:
-    """Boolean mask of length ``length``, True on every point of canonical ``events`` (cumulative sum of +1/-1 edges).
-
-    Canonical events never touch, so no start equals another event's end and plain fancy indexing is exact.
-    """
-    edges = np.zeros(length + 1, dtype=np.int32)
-    edges[events[:, 0]] = 1
-    edges[events[:, 1]] = -1
-    return np.cumsum(edges[:-1]) > 0

@@ -23,7 +23,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from verl_anomseer.scoring.intervals import as_events, to_mask
+from verl_anomseer.scoring.intervals import as_events
+from verl_anomseer.series.intervals import intervals_to_mask as to_mask
 
 PRF = tuple[float, float, float]
 

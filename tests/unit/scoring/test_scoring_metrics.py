@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import precision_recall_fscore_support
 
-from verl_anomseer.scoring.intervals import as_events, merge_intervals, to_mask
+from verl_anomseer.scoring.intervals import as_events, merge_intervals
+from verl_anomseer.series.intervals import intervals_to_mask as to_mask
 from verl_anomseer.scoring.metrics import affiliation_prf, point_prf
 
 
