@@ -1,0 +1,323 @@
+"""The data builder: series -> GT-free plot -> ExpCoT -> parquet rows -> ``DIR/{train,test}.parquet`` + ``manifest.json``.
+
+``python data_prep/build_expcot.py --out DIR [...]`` (or ``main(argv)``, which returns the exit code: 0 on
+success, 2 on bad arguments with a one-line error). Sample ``i`` of a split depends only on
+(seed, suite, category, split, i), so the rows are byte-identical whatever ``--workers``. Everything is
+written into a temporary sibling directory and moved into place with ``os.replace``: an interrupted build
+leaves no partial output, and an existing ``--out`` is only replaced with ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+import verl_anomseer
+from verl_anomseer.data.schema import EXPCOT_MODES, SPLITS, make_row
+from verl_anomseer.expcot import MIN_LENGTH as PROBE_MIN_LENGTH
+from verl_anomseer.expcot import clean_trace, faithful_trace, stumpy_cache
+from verl_anomseer.series.generators import DEFAULT_LENGTH, MIN_GENERATOR_LENGTH, generate
+from verl_anomseer.series.prompt import build_prompt
+from verl_anomseer.series.render import render_png
+from verl_anomseer.series.taxonomy import CLASSES, SUITES
+
+MIN_LENGTH = max(PROBE_MIN_LENGTH, MIN_GENERATOR_LENGTH)
+DEFAULT_SEED = 3407  # the authors' training seed; each split is its own stream of it
+DEFAULT_PER_CATEGORY = 400  # the paper's data: 8 categories x 400 train and 8 x 400 test series
+ROW_SCHEMA = pa.schema(
+    [
+        ("data_source", pa.string()),
+        ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+        ("images", pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))),
+        (
+            "reward_model",
+            pa.struct(
+                [
+                    ("style", pa.string()),
+                    ("ground_truth", pa.struct([("intervals", pa.list_(pa.list_(pa.int64()))), ("label", pa.string()), ("length", pa.int64())])),
+                ]
+            ),
+        ),
+        (
+            "extra_info",
+            pa.struct(
+                [
+                    ("expcot", pa.string()),
+                    ("expcot_mode", pa.string()),
+                    ("category", pa.string()),
+                    ("suite", pa.string()),
+                    ("series_id", pa.string()),
+                    ("split", pa.string()),
+                    ("index", pa.int64()),
+                ]
+            ),
+        ),
+        ("series", pa.list_(pa.float64())),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The key of one row: everything its content is derived from."""
+
+    suite: str
+    category: str
+    split: str
+    index: int
+    seed: int
+    length: int
+    expcot_mode: str
+
+
+def make_sample_row(sample: Sample) -> dict:
+    """Generate, render and explain one sample; the clean trace sees only the values, never the GT."""
+    series = generate(sample.suite, sample.category, sample.index, sample.seed, sample.length, split=sample.split)
+    if sample.expcot_mode == "clean":
+        expcot = clean_trace(series.values)
+    else:
+        expcot = faithful_trace(series.values, series.category, series.intervals, series.label)
+    png = render_png(series.values)
+    return make_row(series, sample.split, sample.index, png, build_prompt(sample.length), expcot, sample.expcot_mode)
+
+
+def _init_worker() -> None:
+    """Per process: stumpy's persistent JIT cache, and one numba thread (the pool is the parallelism;
+    numba's own threads only contend with it, making a 1000-point matrix profile several times slower)."""
+    stumpy_cache.enable()
+    numba.set_num_threads(1)
+
+
+def iter_rows(samples: Sequence[Sample], workers: int = 1, progress: bool = True) -> Iterator[dict]:
+    """The rows of ``samples`` in order, computed by ``workers`` spawned processes (1: in this process)."""
+    bar = tqdm(total=len(samples), desc="building rows", unit="row", disable=not progress)
+    try:
+        if workers == 1:
+            threads = numba.get_num_threads()
+            _init_worker()
+            try:
+                for sample in samples:
+                    yield make_sample_row(sample)
+                    bar.update()
+            finally:
+                numba.set_num_threads(threads)
+            return
+        chunksize = max(1, min(32, len(samples) // (workers * 8)))
+        with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
+            for row in pool.imap(make_sample_row, samples, chunksize=chunksize):
+                yield row
+                bar.update()
+    finally:
+        bar.close()
+
+
+def split_samples(suite: str, categories: Iterable[str], split: str, count: int, seed: int, length: int, expcot_mode: str) -> list[Sample]:
+    """The samples of one split, category by category, index 0 .. count - 1."""
+    return [Sample(suite, c, split, i, seed, length, expcot_mode) for c in categories for i in range(count)]
+
+
+def build_split(suite: str, categories: Iterable[str], split: str, count: int, seed: int = DEFAULT_SEED, length: int | None = None, expcot_mode: str = "faithful", workers: int = 1, progress: bool = False) -> list[dict]:
+    """The parquet rows of one split (see ``verl_anomseer.data.schema``)."""
+    length = DEFAULT_LENGTH[suite] if length is None else length
+    return list(iter_rows(split_samples(suite, categories, split, count, seed, length, expcot_mode), workers, progress))
+
+
+class SplitWriter:
+    """Streams one split's rows into a parquet file (fixed row schema, row groups of ``batch_rows``) and counts them."""
+
+    def __init__(self, path: Path, batch_rows: int = 256):
+        self.path, self.batch_rows = path, batch_rows
+        self.writer = pq.ParquetWriter(path, ROW_SCHEMA)
+        self.buffer: list[dict] = []
+        self.per_category: collections.Counter = collections.Counter()
+        self.per_class: collections.Counter = collections.Counter()
+
+    def add(self, row: dict) -> None:
+        self.buffer.append(row)
+        self.per_category[row["extra_info"]["category"]] += 1
+        self.per_class[row["reward_model"]["ground_truth"]["label"]] += 1
+        if len(self.buffer) >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.buffer:
+            self.writer.write_table(pa.Table.from_pylist(self.buffer, schema=ROW_SCHEMA))
+            self.buffer = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+    def counts(self) -> dict:
+        """Rows per category and per class, and the share of anomaly-free series."""
+        total = sum(self.per_category.values())
+        return {
+            "rows": total,
+            "per_category": dict(self.per_category),
+            "per_class": {c: self.per_class[c] for c in CLASSES if self.per_class[c]},
+            "anomaly_free_share": self.per_class["normal"] / total if total else 0.0,
+        }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import matplotlib
+    import numpy
+    import scipy
+    import stumpy
+
+    return {
+        "verl_anomseer": verl_anomseer.__version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "matplotlib": matplotlib.__version__,
+        "pyarrow": pa.__version__,
+        "stumpy": stumpy.__version__,
+    }
+
+
+def format_summary(counts: dict[str, dict]) -> str:
+    """A plain-text table: rows per category and per class for each split, and the anomaly-free share."""
+    lines = []
+    for split, c in counts.items():
+        lines.append(f"{split}: {c['rows']} rows, anomaly-free share {c['anomaly_free_share']:.1%}")
+        lines.append("  per category: " + ", ".join(f"{k} {v}" for k, v in c["per_category"].items()))
+        lines.append("  per class:    " + ", ".join(f"{k} {v}" for k, v in c["per_class"].items()))
+    return "\n".join(lines)
+
+
+class UsageError(Exception):
+    """A bad command line: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of argparse's usage block
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="build_expcot", description="Build the AnomSeer parquet data: series, GT-free plots, ExpCoT traces.")
+    p.add_argument("--suite", choices=sorted(SUITES), default="anomllm")
+    p.add_argument("--categories", nargs="+", help="categories of the suite (space- or comma-separated; default: all)")
+    p.add_argument("--train-per-category", type=int, default=DEFAULT_PER_CATEGORY)
+    p.add_argument("--test-per-category", type=int, default=DEFAULT_PER_CATEGORY)
+    p.add_argument("--length", type=int, help="series length (default: 1000 for anomllm, 400 for vta)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--expcot-mode", choices=EXPCOT_MODES, default="faithful")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--out", type=Path, required=True, help="output directory (train.parquet, test.parquet, manifest.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    known = SUITES[args.suite]
+    if args.categories is None:
+        args.categories = list(known)
+    else:
+        args.categories = [c for item in args.categories for c in item.split(",") if c]
+        unknown = [c for c in args.categories if c not in known]
+        if unknown or not args.categories:
+            raise UsageError(f"unknown category {', '.join(unknown) or '(none given)'} for suite {args.suite}; choose from {', '.join(known)}")
+        if len(set(args.categories)) != len(args.categories):
+            raise UsageError("--categories lists a category twice")
+    for name in ("train_per_category", "test_per_category", "workers"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if args.length is None:
+        args.length = DEFAULT_LENGTH[args.suite]
+    if args.length < MIN_LENGTH:
+        raise UsageError(f"--length {args.length} is too short for the ExpCoT probes; use at least {MIN_LENGTH}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be non-negative, got {args.seed}")
+    out = args.out
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    if out.exists() and not args.overwrite:
+        raise UsageError(f"--out {out} already exists; pass --overwrite to replace it")
+    parent = out.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the parent of --out {out}: {e.strerror}") from e
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: directory {parent} is not writable")
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move the finished ``staging`` directory to ``out``, replacing an old ``out`` only at the last moment."""
+    if out.exists():
+        trash = Path(tempfile.mkdtemp(dir=out.absolute().parent, prefix=f".{out.name}.old-"))
+        os.replace(out, trash / out.name)
+        os.replace(staging, out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Build both splits into ``args.out`` atomically; returns the manifest."""
+    sizes = {"train": args.train_per_category, "test": args.test_per_category}
+    samples = [s for split in SPLITS for s in split_samples(args.suite, args.categories, split, sizes[split], args.seed, args.length, args.expcot_mode)]
+    out = args.out
+    staging = Path(tempfile.mkdtemp(dir=out.absolute().parent, prefix=f".{out.name}.tmp-"))
+    try:
+        writers = {split: SplitWriter(staging / f"{split}.parquet") for split in SPLITS}
+        for row in iter_rows(samples, args.workers, progress=not args.no_progress):
+            writers[row["extra_info"]["split"]].add(row)
+        for writer in writers.values():
+            writer.close()
+        manifest = {
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "no_progress"},
+            "versions": _versions(),
+            "counts": {split: w.counts() for split, w in writers.items()},
+            "sha256": {w.path.name: _sha256(w.path) for w in writers.values()},
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: 0 on success, 2 on a bad command line (one line on stderr)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        _check_args(args)
+    except UsageError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 2
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    manifest = run(args)
+    print(format_summary(manifest["counts"]))
+    print(f"wrote {args.out}/train.parquet, test.parquet, manifest.json")
+    return 0
