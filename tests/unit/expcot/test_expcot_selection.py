@@ -6,7 +6,6 @@ import collections
 import inspect
 
 import numpy as np
-import pytest
 
 from verl_anomseer.expcot import DETECTOR_CLASS, analyze, probes
 from verl_anomseer.expcot.selection import GLOBAL_Z, NOISE_RATIO, TREND_MIN_RUN
