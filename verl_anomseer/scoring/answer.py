@@ -22,7 +22,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class ParsedAnswer:
     label: str
     format_ok: bool
     reason: str
-    answer_ok: bool = field(default=False)
+    answer_ok: bool = False
 
 
 def _last_block(text: str, tag: str) -> str | None:
