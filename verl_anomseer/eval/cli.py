@@ -34,8 +34,17 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+class UsageError(Exception):
+    """A bad command line (reported as one line, exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of argparse's usage block
+        raise UsageError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    p = _Parser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, type=Path, help="test parquet (DESIGN §3 rows)")
     p.add_argument("--backend", required=True, choices=BACKENDS)
     p.add_argument("--out", required=True, type=Path, help="output folder (created; a rerun resumes it)")
@@ -76,10 +85,19 @@ def _validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
-    args = p.parse_args(argv)
-    _validate(p, args)
-    from verl_anomseer.eval.runner import (PREDICTIONS, check_run_settings, record_run_settings, run_backend,
-                                           write_report)
+    try:
+        args = p.parse_args(argv)
+        _validate(p, args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    from verl_anomseer.eval.runner import (
+        PREDICTIONS,
+        check_run_settings,
+        record_run_settings,
+        run_backend,
+        write_report,
+    )
     from verl_anomseer.eval.samples import load_samples
     from verl_anomseer.eval.store import PredictionStore
 
@@ -95,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         record_run_settings(args.out, backend.settings)
         written = run_backend(samples, backend, store, args.seeds)
-        notes = [f"data: `{args.data.name}` ({len(samples)} series), seeds: {args.seeds}",
-                 "settings: " + ", ".join(f"{k}={v}" for k, v in sorted(backend.settings.items())),
-                 "scoring: the training reward (verl_anomseer.scoring.reward.compute_score); "
-                 "an anomaly-free series answered with [] scores 1 on every localization metric"]
+        settings = ", ".join(f"{k}={v}" for k, v in sorted(backend.settings.items()))
+        notes = [f"data: `{args.data.name}` ({len(samples)} series), seeds: {args.seeds}", f"settings: {settings}",
+                 ("scoring: the training reward (verl_anomseer.scoring.reward.compute_score); an anomaly-free "
+                  "series answered with [] scores 1 on every localization metric")]
         write_report(args.out, store.records, samples, args.seeds, notes)
     except EvalSetupError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

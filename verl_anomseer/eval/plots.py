@@ -1,6 +1,7 @@
-"""Report figures (matplotlib Agg): per-category bars, class confusion matrix, a gallery of predictions.
+"""Report figures: per-category bars, class confusion matrix, a gallery of predictions.
 
-Each figure is saved atomically as a PNG.
+Figures are built with matplotlib's object API on the Agg canvas (no pyplot, no global backend change) and
+saved atomically as PNGs.
 """
 
 from __future__ import annotations
@@ -8,26 +9,30 @@ from __future__ import annotations
 import io
 import os
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
-
-from verl_anomseer.eval.atomic import write_bytes  # noqa: E402
-from verl_anomseer.series.render import plot_series  # noqa: E402
-from verl_anomseer.series.taxonomy import CLASSES  # noqa: E402
+from verl_anomseer.eval.atomic import write_bytes
+from verl_anomseer.series.render import plot_series
+from verl_anomseer.series.taxonomy import CLASSES
 
 NO_CLASS = "(none)"
 BAR_METRICS = {"aff_f1": "Affinity F1", "pt_f1": "Point F1", "cls": "Class accuracy"}
 
 
-def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
     write_bytes(path, buffer.getvalue())
 
 
@@ -37,7 +42,8 @@ def category_bars(summary: pd.DataFrame, path: str | os.PathLike, subset: str = 
     names = list(rows["name"].unique())
     x = np.arange(len(names))
     width = 0.8 / len(BAR_METRICS)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) + 2), 3.6))
+    fig = _figure(max(6.0, 1.1 * len(names) + 2), 3.6)
+    ax = fig.add_subplot()
     for i, (metric, title) in enumerate(BAR_METRICS.items()):
         cells = rows[rows.metric == metric].set_index("name").reindex(names)
         ax.bar(x + (i - 1) * width, 100 * cells["mean"], width, yerr=100 * cells["std"].fillna(0), label=title,
@@ -56,7 +62,8 @@ def class_confusion(records: list[dict], path: str | os.PathLike) -> None:
     truth = [r["gt_label"] for r in records]
     pred = [r["pred_label"] if r["pred_label"] in CLASSES else NO_CLASS for r in records]
     matrix = confusion_matrix(truth, pred, labels=labels)
-    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    fig = _figure(7.5, 6.5)
+    ax = fig.add_subplot()
     ConfusionMatrixDisplay(matrix, display_labels=labels).plot(ax=ax, colorbar=False, xticks_rotation=35,
                                                                 values_format="d")
     ax.set_title("Class confusion (rows: ground truth)")
@@ -76,8 +83,9 @@ def gallery_records(records: list[dict], per_category: int = 2) -> list[dict]:
 
 def gallery(records: list[dict], values: dict[str, np.ndarray], path: str | os.PathLike) -> None:
     """Each record's series in the rendering style, GT intervals green, predicted intervals red (hatched)."""
-    fig, axes = plt.subplots(len(records), 1, figsize=(10, 1.9 * len(records)), squeeze=False)
-    for ax, record in zip(axes[:, 0], records):
+    fig = _figure(10, 1.9 * len(records))
+    axes = fig.subplots(len(records), 1, squeeze=False)[:, 0]
+    for ax, record in zip(axes, records):
         plot_series(ax, values[record["series_id"]])
         for s, e in record["gt_intervals"]:
             ax.axvspan(s, e, color="tab:green", alpha=0.25, lw=0)
@@ -85,8 +93,8 @@ def gallery(records: list[dict], values: dict[str, np.ndarray], path: str | os.P
             ax.axvspan(s, e, facecolor="none", edgecolor="tab:red", hatch="///", lw=0.8)
         ax.set_title(f"{record['series_id']} [{record['category']}] GT {record['gt_label']} / pred "
                      f"{record['pred_label'] or NO_CLASS}; aff F1 {record['aff_f1']:.2f}", fontsize=8)
-    axes[0, 0].legend(handles=[plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.25),
-                               plt.Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="tab:red", hatch="///")],
-                      labels=["ground truth", "predicted"], loc="upper right", fontsize=7)
+    axes[0].legend(handles=[Patch(color="tab:green", alpha=0.25, label="ground truth"),
+                            Patch(facecolor="none", edgecolor="tab:red", hatch="///", label="predicted")],
+                   loc="upper right", fontsize=7)
     fig.tight_layout()
     _save(fig, path)

@@ -55,7 +55,7 @@ def run_backend(samples: list[Sample], backend: Backend, store: PredictionStore,
 def write_report(out: Path, records: list[dict], samples: list[Sample], seeds: list[int], notes: list[str]) -> None:
     """``report.csv`` (long format), ``report.md`` and the PNG plots for the ``records`` of ``samples`` x ``seeds``."""
     wanted = {(s.series_id, seed) for s in samples for seed in seeds}
-    records = [r for r in records if record_key(r) in wanted]
+    records = sorted((r for r in records if record_key(r) in wanted), key=lambda r: (r["seed"], r["series_id"]))
     missing = len(wanted) - len(records)
     if missing:
         notes = [*notes, f"INCOMPLETE: {missing} of {len(wanted)} (series, seed) pairs have no prediction yet"]

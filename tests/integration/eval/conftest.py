@@ -68,3 +68,15 @@ def fake_openai(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     yield fake
     fake.close()
+
+
+@pytest.fixture(scope="session")
+def eval_parquet(tmp_path_factory):
+    """A small test split built by the project's data builder: 4 categories x 3 series, length 400."""
+    from verl_anomseer.data.build import main as build_main
+
+    out = tmp_path_factory.mktemp("eval_data") / "data"
+    argv = ["--out", str(out), "--categories", "range", "point", "freq", "noisy-trend", "--train-per-category", "1",
+            "--test-per-category", "3", "--length", "400", "--workers", "1", "--no-progress"]
+    assert build_main(argv) == 0
+    return out / "test.parquet"

@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from verl_anomseer.eval.backends.base import Decoding  # noqa: E402
-from verl_anomseer.eval.backends.hf import HFBackend  # noqa: E402
-from verl_anomseer.eval.errors import EvalSetupError  # noqa: E402
-from verl_anomseer.eval.samples import Sample  # noqa: E402
+from verl_anomseer.eval.backends.base import Decoding
+from verl_anomseer.eval.backends.hf import HFBackend
+from verl_anomseer.eval.errors import EvalSetupError
+from verl_anomseer.eval.samples import Sample
 
 pytestmark = pytest.mark.integration
 
 
 def png(values) -> bytes:
-    fig, ax = plt.subplots(figsize=(4, 1))
-    ax.plot(values)
+    fig = Figure(figsize=(4, 1))
+    FigureCanvasAgg(fig)
+    fig.add_subplot().plot(values)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     return buffer.getvalue()
 
 

@@ -27,7 +27,7 @@ def test_generate_sends_image_and_retries_transient_errors(fake_openai):
     fake_openai.failures = [429, 503]
     backend = OpenAIBackend("fake-vl", Decoding(), concurrency=2, backoff=0.0)
     backend.check()
-    got = dict((s.series_id, text) for s, text in backend.generate(samples, seed=3))
+    got = {s.series_id: text for s, text in backend.generate(samples, seed=3)}
     assert got == {f"s{i}": f"<answer>[[{i}, {i + 1}]]</answer>" for i in range(5)}
     assert len(fake_openai.requests) == 7  # 5 answers + 2 retried failures
     first = fake_openai.requests[0]

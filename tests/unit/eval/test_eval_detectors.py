@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -24,7 +26,7 @@ def disjoint_intervals(draw, length=1000):
 
 
 def _separated(intervals):
-    return all(b[0] > a[1] for a, b in zip(intervals, intervals[1:]))
+    return all(b[0] > a[1] for a, b in pairwise(intervals))
 
 
 @given(intervals=disjoint_intervals().filter(_separated), label=st.sampled_from(CLASSES), why=st.text(max_size=40))

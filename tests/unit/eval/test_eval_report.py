@@ -9,8 +9,15 @@ from collections import defaultdict
 
 import pytest
 
-from verl_anomseer.eval.report import (MACRO_CATEGORIES, MACRO_PAPER, MICRO, PAPER_COLUMNS, REPORT_METRICS,
-                                       render_markdown, summary_table)
+from verl_anomseer.eval.report import (
+    MACRO_CATEGORIES,
+    MACRO_PAPER,
+    MICRO,
+    PAPER_COLUMNS,
+    REPORT_METRICS,
+    render_markdown,
+    summary_table,
+)
 
 
 def expected_cells(records):

@@ -22,7 +22,7 @@ from verl_anomseer.eval.answer_text import canonical_answer
 from verl_anomseer.eval.errors import EvalSetupError
 from verl_anomseer.eval.samples import Sample
 from verl_anomseer.expcot import DETECTOR_CLASS
-from verl_anomseer.expcot.probes import mask_to_intervals
+from verl_anomseer.series.intervals import intervals_to_mask, mask_to_intervals
 from verl_anomseer.series.taxonomy import NORMAL
 
 IFOREST_WINDOW = 10
@@ -39,10 +39,8 @@ def iforest_intervals(values: np.ndarray, seed: int = 0, window: int = IFOREST_W
         return []
     windows = sliding_window_view(values, window)
     flagged = IsolationForest(contamination=contamination, random_state=seed).fit_predict(windows) == -1
-    mask = np.zeros(len(values), dtype=bool)
-    for start in np.flatnonzero(flagged):
-        mask[start:start + window] = True
-    return mask_to_intervals(mask)
+    starts = np.flatnonzero(flagged)
+    return mask_to_intervals(intervals_to_mask([(int(s), int(s) + window) for s in starts], len(values)))
 
 
 class DetectorBackend:
