@@ -65,7 +65,8 @@ def test_main_recipe_has_the_authors_hyperparameters(composed):
     assert dict(cfg.reward.custom_reward_function.reward_kwargs.grounding) == {
         "similarity": "ot", "encoder": "minilm", "eps": 0.08, "n_iter": 50, "tau": 0.5,
     }
-    assert (cfg.data.custom_cls.path, cfg.data.custom_cls.name) == ("pkg://verl_anomseer.data.dataset", "AnomSeerDataset")
+    dataset = (cfg.data.custom_cls.path, cfg.data.custom_cls.name)
+    assert dataset == ("pkg://verl_anomseer.data.dataset", "AnomSeerDataset")
     assert cfg.data.image_key == "images" and cfg.data.train_batch_size == 128
     assert cfg.data.max_prompt_length == 1024 and cfg.data.max_response_length == 1024
     actor, rollout = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
