@@ -116,6 +116,18 @@ def test_affiliation_hand_derived_two_zones():
     assert p == pytest.approx(1.0) and r < 0.5
 
 
+@pytest.mark.parametrize(
+    ("gt", "length"), [([[4, 6]], 10), ([[0, 10]], 1000), ([[100, 150], [600, 640]], 1000), ([[3, 4], [5, 9]], 12)]
+)
+def test_affiliation_whole_range_prediction_is_a_coin_flip(gt, length):
+    # Predicting every point: zone precision = E[F(D(X))] = P(D' >= D) for iid distances D, D' of uniform points.
+    # D is continuous except its atom at 0 of mass p0 = |J| / |E|, so P(D' >= D) = (1 + p0^2) / 2; recall is 1.
+    z = [0.0] + [(a[1] + b[0]) / 2 for a, b in zip(gt, gt[1:])] + [float(length)]
+    expected = np.mean([(1 + ((e - s) / (z[j + 1] - z[j])) ** 2) / 2 for j, (s, e) in enumerate(gt)])
+    p, r, _ = affiliation_prf([[0, length]], gt, length)
+    assert p == pytest.approx(expected, abs=1e-12) and r == 1.0
+
+
 def test_affiliation_matches_the_reference_implementation():
     ref = pytest.importorskip("tsadmetrics.utils.functions_affiliation")
     rng = np.random.default_rng(2022)
