@@ -195,7 +195,8 @@ def _matrix_profile(xs: np.ndarray, m: int) -> np.ndarray:
     if xs.size < PARALLEL_STUMP_LENGTH:
         numba.set_num_threads(1)
     try:
-        with warnings.catch_warnings():  # near-identical subsequences (e.g. a straight line) are valid input here
+        # Constant and near-identical subsequences (e.g. a straight line) are valid input; stumpy handles them.
+        with warnings.catch_warnings(), np.errstate(divide="ignore"):
             warnings.filterwarnings("ignore", message="A large number of values", category=UserWarning)
             return np.asarray(stumpy.stump(xs, m)[:, 0], dtype=np.float64)
     finally:

@@ -12,7 +12,7 @@ import numpy as np
 from numba.core.caching import NullCache
 from stumpy import cache
 
-from verl_anomseer.expcot import discord_intervals, stumpy_cache
+from verl_anomseer.expcot import clean_trace, stumpy_cache
 
 # A cheap real stumpy kernel (no parallel loops): compiles in about a second.
 _KERNEL_RUN = """
@@ -50,9 +50,10 @@ def _series(seed: int) -> np.ndarray:
     return x
 
 
-def test_probes_in_spawned_workers_match_the_parent():
+def test_traces_in_spawned_workers_match_the_parent():
+    """A builder's spawned workers (each enabling the cache) write byte-identical traces to the parent's."""
     series = [_series(seed) for seed in range(4)]
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        in_workers = pool.map(discord_intervals, series)
-    assert in_workers == [discord_intervals(x) for x in series]
-    assert all(intervals for intervals in in_workers)
+        in_workers = pool.map(clean_trace, series)
+    assert in_workers == [clean_trace(x) for x in series]
+    assert all("Decisive evidence (discord)" in trace for trace in in_workers)
