@@ -31,7 +31,7 @@ from verl_anomseer.series.taxonomy import ANOMLLM_CATEGORIES, CLASSES
 KINDS = ("correct", "partial", "wrong", "malformed")
 
 
-def _response(kind: str, gt: list[tuple[int, int]], label: str, length: int, rng: np.random.Generator) -> tuple[str, list]:
+def _response(kind: str, gt: list, label: str, length: int, rng: np.random.Generator) -> tuple[str, list]:
     think = "<think>Observation: the series is stable except for a burst; checking its width and level.</think>"
     if kind == "correct":
         pred = [list(iv) for iv in gt]
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     ours = _rate(lambda p, g: point_prf(p, g, L), pairs)
     sk = _rate(lambda y, yhat: precision_recall_fscore_support(y, yhat, average="binary", zero_division=0), masks)
     diff = max(
-        float(np.max(np.abs(np.subtract(point_prf(p, g, L),
-                                        precision_recall_fscore_support(y, yh, average="binary", zero_division=0)[:3]))))
+        float(np.max(np.abs(np.subtract(point_prf(p, g, L), precision_recall_fscore_support(
+            y, yh, average="binary", zero_division=0)[:3]))))
         for (p, g), (y, yh) in zip(pairs, masks)
     )
     print(f"point P/R/F1 on {len(pairs)} non-empty pairs: ours {ours:,.0f}/s, scikit-learn {sk:,.0f}/s "
@@ -116,8 +116,10 @@ def main(argv: list[str] | None = None) -> None:
           f"-> {ours / ref:.1f}x (few events: numpy's per-call overhead dominates)")
     rng = np.random.default_rng(args.seed)
     big = 100 * L
-    many = [tuple(as_events(np.sort(rng.choice(big, size, replace=False)).reshape(-1, 2), big).tolist() for size in (400, 40))
-            for _ in range(20)]
+    def random_events(size: int) -> list:
+        return as_events(np.sort(rng.choice(big, size, replace=False)).reshape(-1, 2), big).tolist()
+
+    many = [(random_events(400), random_events(40)) for _ in range(20)]
     many = [([tuple(x) for x in p], [tuple(x) for x in g]) for p, g in many]
     ours = _rate(lambda p, g: affiliation_prf(p, g, big), many)
     ref = _rate(lambda p, g: pr_from_events(p, g, (0, big)), many)

@@ -31,7 +31,7 @@ from verl_anomseer.series.taxonomy import CLASSES, NORMAL
 
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _PAIR = re.compile(rf"[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*[\])]")
-_DICT_PAIR = re.compile(rf"[\"']?start[\"']?\s*[:=]\s*({_NUM})\s*,\s*[\"']?end[\"']?\s*[:=]\s*({_NUM})", re.I)
+_DICT_PAIR = re.compile(rf"[\"']?start[\"']?\s*[:=]\s*({_NUM})\s*,\s*[\"']?end[\"']?\s*[:=]\s*({_NUM})", re.IGNORECASE)
 _EMPTY_LIST = re.compile(r"\s*(?:(?:np\.|numpy\.)?array\(\s*\[\s*\]\s*\)|\(\s*\)|\[\s*\])\s*")
 _CLASS_KEYS = ("prediction", "class", "label", "type")
 _SYNONYMS = {
@@ -44,7 +44,10 @@ _SYNONYMS = {
     "none": NORMAL,
 }
 _CLASS_SET = frozenset(CLASSES)
-_TAGS = {t: (re.compile(rf"<\s*{t}\s*>", re.I), re.compile(rf"</\s*{t}\s*>", re.I)) for t in ("think", "answer", "class")}
+_TAGS = {
+    t: (re.compile(rf"<\s*{t}\s*>", re.IGNORECASE), re.compile(rf"</\s*{t}\s*>", re.IGNORECASE))
+    for t in ("think", "answer", "class")
+}
 
 
 @dataclass(frozen=True)

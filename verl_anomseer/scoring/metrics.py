@@ -53,27 +53,26 @@ def point_prf_events(pred: np.ndarray, gt: np.ndarray, length: int) -> PRF:
     return (p, r, _f1(p, r))
 
 
+_SIGNS = np.array([1.0, -1.0, 1.0, -1.0])
+
+
 def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
-def _zones(gt: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    mids = (gt[:-1, 1] + gt[1:, 0]) / 2.0
-    return np.concatenate([[0.0], mids]), np.concatenate([mids, [float(length)]])
-
-
 def _pieces(pred: np.ndarray, z0: np.ndarray, z1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut predicted events at zone boundaries: (zone index, piece start, piece end), in time order."""
-    a, b = pred[:, 0].astype(np.float64), pred[:, 1].astype(np.float64)
+    p = pred.astype(np.float64)
+    a, b = p[:, 0], p[:, 1]
     first = np.searchsorted(z1, a, side="right")  # zone holding the start
     last = np.searchsorted(z0, b, side="left") - 1  # zone holding the end (exclusive)
+    if (first == last).all():  # the common case: no event crosses a zone boundary
+        return first, a, b
     count = last - first + 1
     owner = np.repeat(np.arange(len(pred)), count)
     offset = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
     zone = first[owner] + offset
-    lo = np.maximum(a[owner], z0[zone])
-    hi = np.minimum(b[owner], z1[zone])
-    return zone, lo, hi
+    return zone, np.maximum(a[owner], z0[zone]), np.minimum(b[owner], z1[zone])
 
 
 def affiliation_prf_events(pred: np.ndarray, gt: np.ndarray, length: int) -> PRF:
@@ -82,43 +81,43 @@ def affiliation_prf_events(pred: np.ndarray, gt: np.ndarray, length: int) -> PRF
     if edge is not None:
         return edge
     n = len(gt)
-    z0, z1 = _zones(gt, length)
-    s_all, e_all = gt[:, 0].astype(np.float64), gt[:, 1].astype(np.float64)
-    zone, lo, hi = _pieces(pred, z0, z1)
-    a, b, s, e = z0[zone], z1[zone], s_all[zone], e_all[zone]
+    g = gt.astype(np.float64)
+    mids = (g[:-1, 1] + g[1:, 0]) / 2.0
+    table = np.stack([np.append(0.0, mids), np.append(mids, float(length)), g[:, 0], g[:, 1]])
+    zone, lo, hi = _pieces(pred, table[0], table[1])
+    a, b, s, e = table[:, zone]  # per piece: its zone E = [a, b] and ground-truth event J = [s, e]
     width = b - a
-
-    # Precision: ∫ F_p(dist(x, J)) dx with F_p(d) = (relu(s - a - d) + relu(b - e - d)) / |E|.
-    def q(d):  # 2|E| * G(d) up to a constant, G the antiderivative of F_p
-        return _relu(s - a - d) ** 2 + _relu(b - e - d) ** 2
-
-    left = q(_relu(s - hi)) - q(_relu(s - lo))
-    right = q(_relu(lo - e)) - q(_relu(hi - e))
     inside = _relu(np.minimum(hi, e) - np.maximum(lo, s))
-    prec_num = np.bincount(zone, (left + right) / (2.0 * width) + inside, minlength=n)
+
+    # Precision: ∫ F_p(dist(x, J)) dx, F_p(d) = (relu(s - a - d) + relu(b - e - d)) / |E|, whose antiderivative is
+    # -(relu(s - a - d)^2 + relu(b - e - d)^2) / (2|E|) + const; the part left of J spans distances
+    # [relu(s - hi), relu(s - lo)], the part right of J [relu(lo - e), relu(hi - e)].
+    d = _relu(np.stack([s - hi, s - lo, lo - e, hi - e]))
+    q = _relu((s - a) - d) ** 2 + _relu((b - e) - d) ** 2
+    prec_num = np.bincount(zone, (_SIGNS @ q) / (2.0 * width) + inside, minlength=n)
     pred_len = np.bincount(zone, hi - lo, minlength=n)
     held = pred_len > 0
     precision = float((prec_num[held] / pred_len[held]).sum() / held.sum())
 
     # Recall: ∫_J F_y(dist(y, pieces)) dy with F_y(d) = (relu(y - d - a) + relu(b - y - d)) / |E|.
-    # Each piece k owns the Voronoi cell between the midpoints to its neighbours in the same zone.
-    cell_lo, cell_hi = a.copy(), b.copy()
+    # Each piece owns the Voronoi cell between the midpoints to its neighbours in the same zone.
+    cell_lo, cell_hi = a, b
     same = zone[1:] == zone[:-1]
-    mids = (hi[:-1] + lo[1:]) / 2.0
-    cell_lo[1:][same] = mids[same]
-    cell_hi[:-1][same] = mids[same]
-    # y in [cell_lo, lo]: nearest prediction on the right at lo -> F = (b - lo) + relu(2y - lo - a).
-    y0 = np.minimum(np.maximum(cell_lo, s), e)
-    y1 = np.maximum(np.minimum(lo, e), y0)
-    half = (lo + a) / 2.0
-    before = (b - lo) * (y1 - y0) + _relu(y1 - half) ** 2 - _relu(y0 - half) ** 2
-    # y in [hi, cell_hi]: nearest prediction on the left at hi -> F = (hi - a) + relu(b + hi - 2y).
-    y0 = np.minimum(np.maximum(hi, s), e)
-    y1 = np.maximum(np.minimum(cell_hi, e), y0)
-    half = (b + hi) / 2.0
-    after = (hi - a) * (y1 - y0) + _relu(half - y0) ** 2 - _relu(half - y1) ** 2
-    rec_num = np.bincount(zone, (before + after) / width + inside, minlength=n)
-    recall = float((rec_num / (e_all - s_all)).sum() / n)
+    if same.any():
+        between = (hi[:-1] + lo[1:]) / 2.0
+        cell_lo, cell_hi = a.copy(), b.copy()
+        cell_lo[1:][same] = between[same]
+        cell_hi[:-1][same] = between[same]
+    # Clipping to J keeps the order cell_lo <= lo <= hi <= cell_hi, so y0b <= y1b <= y0a <= y1a.
+    y0b, y1b, y0a, y1a = np.minimum(np.maximum(np.stack([cell_lo, lo, hi, cell_hi]), s), e)
+    # y in [y0b, y1b]: nearest prediction on the right at lo -> |E| F = (b - lo) + relu(2y - lo - a);
+    # y in [y0a, y1a]: nearest prediction on the left at hi -> |E| F = (hi - a) + relu(b + hi - 2y);
+    # with ∫ relu(2y - c) dy = relu(y - c/2)^2 and ∫ relu(c - 2y) dy = -relu(c/2 - y)^2.
+    hb, ha = (lo + a) / 2.0, (b + hi) / 2.0
+    sq = _relu(np.stack([y1b - hb, y0b - hb, ha - y0a, ha - y1a])) ** 2
+    linear = (b - lo) * (y1b - y0b) + (hi - a) * (y1a - y0a)
+    rec_num = np.bincount(zone, (linear + _SIGNS @ sq) / width + inside, minlength=n)
+    recall = float((rec_num / (g[:, 1] - g[:, 0])).sum() / n)
 
     precision, recall = min(max(precision, 0.0), 1.0), min(max(recall, 0.0), 1.0)
     return (precision, recall, _f1(precision, recall))

@@ -50,7 +50,8 @@ def parse_ground_truth(ground_truth: Any) -> tuple[np.ndarray, str, int]:
     the field otherwise.
     """
     if not isinstance(ground_truth, Mapping):
-        raise GroundTruthError(f"ground_truth: expected a mapping with intervals/label/length, got {type(ground_truth).__name__}")
+        kind = type(ground_truth).__name__
+        raise GroundTruthError(f"ground_truth: expected a mapping with intervals/label/length, got {kind}")
     for key in ("length", "intervals", "label"):
         if key not in ground_truth:
             raise GroundTruthError(f"ground_truth['{key}']: missing (row needs intervals, label, length)")

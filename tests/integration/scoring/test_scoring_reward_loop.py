@@ -39,7 +39,6 @@ def _agent_loop_item(tokenizer, response: str):
     """One trajectory as ``AgentLoopWorker._compute_score`` packs it for the reward loop."""
     import torch
     from tensordict import TensorDict
-
     from verl import DataProto
 
     prompt_ids = torch.tensor(tokenizer.encode("<image> find the anomalies", add_special_tokens=False))
@@ -67,7 +66,6 @@ def _agent_loop_item(tokenizer, response: str):
 
 def _score_all(config):
     from transformers import AutoTokenizer
-
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 
     worker = RewardLoopWorker(config)

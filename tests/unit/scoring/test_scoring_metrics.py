@@ -3,6 +3,8 @@ affiliation authors' reference ``pr_from_events`` (as shipped in the ``tsadmetri
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,8 +12,8 @@ from hypothesis import strategies as st
 from sklearn.metrics import precision_recall_fscore_support
 
 from verl_anomseer.scoring.intervals import as_events, merge_intervals
-from verl_anomseer.series.intervals import intervals_to_mask as to_mask
 from verl_anomseer.scoring.metrics import affiliation_prf, point_prf
+from verl_anomseer.series.intervals import intervals_to_mask as to_mask
 
 
 def random_events(rng: np.random.Generator, length: int, max_events: int, min_events: int = 0) -> np.ndarray:
@@ -122,7 +124,7 @@ def test_affiliation_hand_derived_two_zones():
 def test_affiliation_whole_range_prediction_is_a_coin_flip(gt, length):
     # Predicting every point: zone precision = E[F(D(X))] = P(D' >= D) for iid distances D, D' of uniform points.
     # D is continuous except its atom at 0 of mass p0 = |J| / |E|, so P(D' >= D) = (1 + p0^2) / 2; recall is 1.
-    z = [0.0] + [(a[1] + b[0]) / 2 for a, b in zip(gt, gt[1:])] + [float(length)]
+    z = [0.0] + [(a[1] + b[0]) / 2 for a, b in itertools.pairwise(gt)] + [float(length)]
     expected = np.mean([(1 + ((e - s) / (z[j + 1] - z[j])) ** 2) / 2 for j, (s, e) in enumerate(gt)])
     p, r, _ = affiliation_prf([[0, length]], gt, length)
     assert p == pytest.approx(expected, abs=1e-12) and r == 1.0

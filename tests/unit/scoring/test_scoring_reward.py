@@ -108,7 +108,8 @@ def test_malformed_ground_truth_is_a_clear_error(ground_truth, field):
 
 def test_ground_truth_after_a_parquet_round_trip(tmp_path):
     pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
-    table = pa.table({"reward_model": [{"style": "rule", "ground_truth": GT}, {"style": "rule", "ground_truth": NORMAL_GT}]})
+    rows = [{"style": "rule", "ground_truth": GT}, {"style": "rule", "ground_truth": NORMAL_GT}]
+    table = pa.table({"reward_model": rows})
     pq.write_table(table, tmp_path / "t.parquet")
     rows = pq.read_table(tmp_path / "t.parquet").to_pandas()["reward_model"]
     gt, normal = rows[0]["ground_truth"], rows[1]["ground_truth"]
