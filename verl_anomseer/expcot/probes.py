@@ -12,7 +12,8 @@ Probes (defaults = the authors' released values):
   ``max_robust_z`` = max |x - median| / (1.4826 MAD) is the clean mode's (outliers cannot inflate it).
 - ``trend_probe``: g = gradient(savgol(x, 21, 2)); flags |g - mean(g)| > k std(g) (k = 3).
 - ``freq_probe``: sliding windows of 100 at stride 1, dominant period = window / argmax_k |rfft|^2 (DC zeroed);
-  when std(period) >= 1, flags every window [i, i + window) whose period is outside mean +- k std (k = 3).
+  when std(period) >= 1, flags every window [i, i + window) whose period is outside mean +- k std (k = 3;
+  the band's lower end is floored at 0).
 - ``discord_probe``: stumpy matrix profile with m = 50; the top discord [i, i + m) when its z-score > 3.5.
 - ``denoise``: Savitzky-Golay, window max(5, min(31, (L // 4) | 1)), polyorder 2.
 - ``noise_ratio``: robust noise std from second differences, 1.4826 MAD(diff2 x) / sqrt(6), over std(x).
@@ -66,16 +67,18 @@ def _scaled(x: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _units(value: float, scale: float) -> float:
-    """A scaled statistic back in the series' units, clipped to the finite float range."""
+    """A scaled statistic back in the series' units, clipped to the finite float range (rounding noise -> 0)."""
+    if abs(value) < FLAT_REL_STD:
+        return 0.0
     with np.errstate(over="ignore"):
         return float(np.clip(value * scale, -_FLOAT_MAX, _FLOAT_MAX))
 
 
 def _zscores(v: np.ndarray, floor: float = FLAT_REL_STD) -> tuple[float, float, np.ndarray]:
-    """(mean, std, |v - mean| / std); all-zero scores when std <= floor (rounding noise, not signal)."""
+    """(mean, std, |v - mean| / std); std 0 and all-zero scores when std <= floor (rounding noise, not signal)."""
     mean, std = float(v.mean()), float(v.std())
     if std <= floor:
-        return mean, std, np.zeros_like(v)
+        return mean, 0.0, np.zeros_like(v)
     return mean, std, np.abs(v - mean) / std
 
 
@@ -175,7 +178,7 @@ def freq_probe(values, window: int = 100, k: float = 3.0, min_period_std: float 
         "period_mean": mean,
         "period_std": std,
         "k": float(k),
-        "lower": mean - k * std,
+        "lower": max(0.0, mean - k * std),
         "upper": mean + k * std,
         "period_min": float(periods[valid].min()) if valid.any() else 0.0,
         "period_max": float(periods[valid].max()) if valid.any() else 0.0,

@@ -22,15 +22,19 @@ _HEAD_CONCL = r"\textbf{Conclusion} — "
 
 
 def _num(value: float) -> str:
-    """A statistic for the text: 4 decimals in the usual range, 4 significant digits outside it."""
-    if value == 0:
-        return "0"
+    """A statistic for the text: whole numbers as integers, else 4 decimals in the usual range, 4 significant digits."""
+    if value == int(value) and abs(value) < 1e6:
+        return str(int(value))
     return f"{value:.4f}" if 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
 
 
 def _spans(intervals) -> str:
     """Intervals as the answer format writes them: [[s, e], ...]."""
     return json.dumps([[int(s), int(e)] for s, e in intervals])
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _layout(observation: str, reasoning: str, conclusion: str) -> str:
@@ -72,6 +76,12 @@ def _discord_evidence(s: dict[str, float]) -> str:
     )
 
 
+_DECISIVE = {
+    "ksigma": "so the extreme samples form",
+    "trend": "the sustained gradient-outlier runs are",
+    "freq": "the windows with an unusual period cover",
+    "discord": "the discord subsequence is",
+}
 _EVIDENCE = {"ksigma": _ksigma_evidence, "trend": _trend_evidence, "freq": _freq_evidence, "discord": _discord_evidence}
 _STRUCTURAL = ("trend", "freq", "discord")
 
@@ -112,7 +122,8 @@ def render_clean(report: ProbeReport, length: int) -> str:
         reasoning += " No probe passes its threshold."
         conclusion = f"No anomalous interval is found: []. The series is {NORMAL}."
     else:
-        reasoning += f" Decisive evidence ({report.detector}): {_EVIDENCE[report.detector](s)}, giving {_spans(report.intervals)}."
+        found = _sentence(_ksigma_evidence(s)) + ", " if report.detector == "ksigma" else ""
+        reasoning += f" Decisive evidence ({report.detector}): {found}{_DECISIVE[report.detector]} {_spans(report.intervals)}."
         conclusion = f"The probes localize {_spans(report.intervals)} as a {report.label} anomaly."
     return _layout(observation, reasoning, conclusion)
 
@@ -171,14 +182,13 @@ def faithful_trace(values, category: str, intervals, label: str) -> str:
                         f"(window {probes.denoise_window(x.size)}, polyorder 2). ")
     if gt:
         observation = f"Ground truth labels {_spans(gt)} as \\textit{{{label}}}. " + observation
-        reasoning = _CLASS_SENTENCE[label].format(gt=_spans(gt)).capitalize() + ", a " + label + " anomaly. "
+        reasoning = _sentence(_CLASS_SENTENCE[label].format(gt=_spans(gt))) + f", a {label} anomaly. "
         conclusion = f"We report the GT interval(s) {_spans(gt)} as the final localization for supervision."
     else:
         observation = f"No ground-truth anomalies are present; the series is \\textit{{{NORMAL}}}. " + observation
         reasoning = "The ground truth marks no interval. "
         conclusion = "We report no interval, [], as the final localization for supervision."
     observation += _scan_sentence(s, robust=False)
-    evidence = _EVIDENCE[detector](s)
-    reasoning += f"Detector evidence ({detector}): {evidence[0].upper() + evidence[1:]}, proposing {_spans(probe.intervals)}."
+    reasoning += f"Detector evidence ({detector}): {_sentence(_EVIDENCE[detector](s))}, proposing {_spans(probe.intervals)}."
     conclusion += f" For reference, the detector proposed {_spans(probe.intervals)}."
     return _layout(observation, reasoning, conclusion)

@@ -48,6 +48,7 @@ def test_clean_trace_states_only_what_the_probes_found(suite, category, index):
         if (start, end) not in report.intervals:
             assert _span(start, end) not in trace
     assert all(_span(s, e) in conclusion for s, e in report.intervals)
+    assert (f"Decisive evidence ({report.detector})" in reasoning) == (report.detector != "none")
     assert ("[Preprocess]" in observation) == report.denoised
     assert not re.search(r"\b(nan|inf)\b", trace.lower())
 
