@@ -9,7 +9,7 @@ reported in the series' own units. Variations below ``FLAT_REL_STD`` of that sca
 
 Probes (defaults = the authors' released values):
 - ``ksigma_probe``: z = |x - mean| / std; flags z > k (k = 3). ``max_z`` is the authors' global-scan score;
-  ``max_robust_z`` = max |x - median| / (1.4826 MAD) is the clean mode's (outliers cannot inflate it).
+  ``max_robust_z`` = max |x - median| / (1.4826 MAD, scipy's normal-scaled MAD) is the clean mode's (outliers cannot inflate it).
 - ``trend_probe``: g = gradient(savgol(x, 21, 2)); flags |g - mean(g)| > k std(g) (k = 3).
 - ``freq_probe``: sliding windows of 100 at stride 1, dominant period = window / argmax_k |rfft|^2 (DC zeroed);
   when std(period) >= 1, flags every window [i, i + window) whose period is outside mean +- k std (k = 3;
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.signal import savgol_filter
+from scipy.stats import median_abs_deviation
 
 from verl_anomseer.series.intervals import mask_to_intervals
 
@@ -93,7 +94,7 @@ def ksigma_probe(values, k: float = 3.0) -> ProbeResult:
     xs, scale = _scaled(as_series(values))
     mean, std, z = _zscores(xs)
     median = float(np.median(xs))
-    robust_std = 1.4826 * float(np.median(np.abs(xs - median)))
+    robust_std = float(median_abs_deviation(xs, scale="normal"))
     robust_z = np.abs(xs - median) / robust_std if robust_std > FLAT_REL_STD else np.zeros_like(xs)
     mask = z > k
     stats = {
@@ -248,8 +249,7 @@ def noise_ratio(values) -> float:
     std = float(xs.std())
     if std <= FLAT_REL_STD:
         return 0.0
-    d2 = np.diff(xs, 2)
-    sigma = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / np.sqrt(6.0)
+    sigma = float(median_abs_deviation(np.diff(xs, 2), scale="normal")) / np.sqrt(6.0)
     return sigma / std
 
 
