@@ -54,8 +54,13 @@ def require_grounding_source(config: Mapping[str, Any]) -> TimerPOSettings:
     return settings
 
 
-def grounding_from_extra_fields(extra_fields: Any, keys: list[str], grounding_key: str) -> np.ndarray:
-    """Row-aligned float grounding from TQ `extra_fields` values; NaN where a row has none."""
+def grounding_from_extra_fields(
+    extra_fields: Any, keys: list[str], grounding_key: str, required: bool = True
+) -> np.ndarray:
+    """Row-aligned float grounding from TQ `extra_fields` values; NaN where a row has none.
+
+    `required`: raise when no row carries the key (a grounded run whose reward never returns it).
+    """
     values = np.full(len(keys), np.nan)
     seen = False
     for i, (key, value) in enumerate(zip(keys, list(extra_fields), strict=True)):
@@ -72,7 +77,7 @@ def grounding_from_extra_fields(extra_fields: Any, keys: list[str], grounding_ke
                 values[i] = float(info[grounding_key])
             except (TypeError, ValueError):
                 pass
-    if keys and not seen:
+    if required and keys and not seen:
         raise RuntimeError(
             f"timerpo: no trajectory carries reward_extra_info[{grounding_key!r}]; the reward function must return "
             f"it (pkg://{REWARD_MODULE} does when reward_kwargs.grounding is set)"
@@ -98,10 +103,9 @@ class GroundingAdvantageMixin:
 
         settings = TimerPOSettings.from_algorithm_config(self.config.algorithm)
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"])
-        if settings.needs_grounding:
-            grounding = grounding_from_extra_fields(data["extra_fields"], list(batch.keys), settings.grounding_key)
-        else:
-            grounding = np.full(len(batch.keys), np.nan)
+        grounding = grounding_from_extra_fields(
+            data["extra_fields"], list(batch.keys), settings.grounding_key, required=settings.needs_grounding
+        )
         with grounding_feed(grounding) as feed:
             batch = super()._compute_advantage(batch, metrics)
         metrics.update(feed.metrics)

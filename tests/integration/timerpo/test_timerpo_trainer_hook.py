@@ -150,3 +150,19 @@ def test_multi_output_sessions_are_refused():
         grounding_from_extra_fields([info, info], ["u_0_0", "u_0_1"], "grounding")
     with pytest.raises(RuntimeError, match="no trajectory carries"):
         grounding_from_extra_fields([{}, {}], ["u_0_0", "u_1_0"], "grounding")
+    optional = grounding_from_extra_fields([{}, {}], ["u_0_0", "u_1_0"], "grounding", required=False)
+    assert np.isnan(optional).all()  # alpha = 0: GRPO, grounding only logged when present
+
+
+@pytest.mark.slow
+def test_alpha_zero_run_equals_verls_grpo_step_and_logs_grounding(transfer_queue):
+    from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
+
+    timerpo = compose_ppo(["algorithm.adv_estimator=timerpo", "+algorithm.timerpo.alpha=0.0"])
+    grpo = compose_ppo(["algorithm.adv_estimator=grpo", "algorithm.norm_adv_by_std_in_grpo=false"])
+    ours, theirs = _put(transfer_queue, "train_alpha0"), _put(transfer_queue, "train_alpha0_grpo")
+    metrics: dict = {}
+    _trainer(get_trainer_cls("sync"), timerpo)._compute_advantage(ours, metrics)
+    _trainer(PPOTrainerSync, grpo)._compute_advantage(theirs, {})
+    torch.testing.assert_close(_advantages(transfer_queue, ours), _advantages(transfer_queue, theirs))
+    assert metrics["timerpo/grounding_mean"] == pytest.approx(np.mean([0.2, 0.8, 0.55, 0.1, 0.7]))
