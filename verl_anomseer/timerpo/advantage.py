@@ -51,7 +51,7 @@ class TimerPOStats:
 
 
 def _group_sum(values: torch.Tensor, group_ids: torch.Tensor, n_groups: int) -> torch.Tensor:
-    return torch.zeros(n_groups, dtype=values.dtype).index_add_(0, group_ids, values)
+    return torch.zeros(n_groups, dtype=values.dtype, device=values.device).index_add_(0, group_ids, values)
 
 
 def timerpo_advantage(
@@ -69,21 +69,22 @@ def timerpo_advantage(
     scores (B,) outcome rewards; grounding (B,) in [0, 1], NaN = no signal; group_ids (B,) int64 in [0, n);
     valid (B,) bool, False for padding rows.
     """
+    device = scores.device
     r = scores.detach().to(torch.float64)
-    s = grounding.detach().to(torch.float64)
-    gid = group_ids.to(torch.int64)
-    valid = valid.to(torch.bool)
+    s = grounding.detach().to(device, torch.float64)
+    gid = group_ids.to(device, torch.int64)
+    valid = valid.to(device, torch.bool)
     n_groups = int(gid.max().item()) + 1 if gid.numel() else 0
     vf = valid.to(torch.float64)
 
     # outcome advantage
     count = _group_sum(vf, gid, n_groups)
     mean = _group_sum(r * vf, gid, n_groups) / count.clamp(min=1.0)
-    inf = torch.tensor(float("inf"), dtype=torch.float64)
+    inf = float("inf")
     r_hi = torch.where(valid, r, -inf)
     r_lo = torch.where(valid, r, inf)
-    g_max = torch.full((n_groups,), -float("inf"), dtype=torch.float64).scatter_reduce(0, gid, r_hi, "amax")
-    g_min = torch.full((n_groups,), float("inf"), dtype=torch.float64).scatter_reduce(0, gid, r_lo, "amin")
+    g_max = torch.full((n_groups,), -inf, dtype=torch.float64, device=device).scatter_reduce(0, gid, r_hi, "amax")
+    g_min = torch.full((n_groups,), inf, dtype=torch.float64, device=device).scatter_reduce(0, gid, r_lo, "amin")
     equal = (count >= 1) & (g_max == g_min)
     single = count == 1
     centred = torch.where(single[gid], r, r - mean[gid])
