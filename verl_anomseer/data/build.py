@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numba
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
@@ -98,10 +97,8 @@ def make_sample_row(sample: Sample) -> dict:
 
 
 def _init_worker() -> None:
-    """Per process: stumpy's persistent JIT cache, and one numba thread (the pool is the parallelism;
-    numba's own threads only contend with it, making a 1000-point matrix profile several times slower)."""
+    """Per process, before any stumpy call: its persistent JIT cache."""
     stumpy_cache.enable()
-    numba.set_num_threads(1)
 
 
 def iter_rows(samples: Sequence[Sample], workers: int = 1, progress: bool = True) -> Iterator[dict]:
@@ -109,14 +106,10 @@ def iter_rows(samples: Sequence[Sample], workers: int = 1, progress: bool = True
     bar = tqdm(total=len(samples), desc="building rows", unit="row", disable=not progress)
     try:
         if workers == 1:
-            threads = numba.get_num_threads()
             _init_worker()
-            try:
-                for sample in samples:
-                    yield make_sample_row(sample)
-                    bar.update()
-            finally:
-                numba.set_num_threads(threads)
+            for sample in samples:
+                yield make_sample_row(sample)
+                bar.update()
             return
         chunksize = max(1, min(32, len(samples) // (workers * 8)))
         with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:

@@ -1,0 +1,80 @@
+"""Benchmark the data builder: throughput of the full default build, and per-row cost against render-only.
+
+    python benchmarks/build.py [--quick] [--workers N] [--expcot-mode faithful|clean]
+
+1. End to end: ``build_expcot`` with the default sizes (8 categories x 400 train + 8 x 400 test = 6,400 rows;
+   ``--quick``: 8 x 25 + 8 x 25) into a temporary directory, pool start-up and parquet writing included.
+2. Per row, in this process on one core, over the same series: the builder's full row (generate, ExpCoT,
+   render, assemble, write parquet) against rendering the pre-generated series alone (the baseline).
+Both are measured in the same run; the figures are printed as ratios to their baseline or target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from verl_anomseer.data import build
+from verl_anomseer.series.generators import generate
+from verl_anomseer.series.render import render_png
+from verl_anomseer.series.taxonomy import ANOMLLM_CATEGORIES
+
+FULL_BUILD_TARGET_S = 90.0
+PER_ROW_TARGET_RATIO = 2.0
+
+
+def _full_build(per_category: int, workers: int, mode: str) -> tuple[int, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = ["--train-per-category", str(per_category), "--test-per-category", str(per_category)]
+        argv += ["--workers", str(workers), "--expcot-mode", mode, "--out", str(Path(tmp) / "data")]
+        start = time.perf_counter()
+        if build.main(argv) != 0:
+            raise SystemExit("the build failed")
+        return 2 * per_category * len(ANOMLLM_CATEGORIES), time.perf_counter() - start
+
+
+def _per_row(per_category: int, mode: str) -> tuple[float, float]:
+    """Seconds per row: (render-only baseline, the builder's whole row), same series, this process."""
+    samples = [s for split in build.SPLITS for s in build.split_samples("anomllm", ANOMLLM_CATEGORIES, split, per_category, build.DEFAULT_SEED, 1000, mode)]
+    build._init_worker()  # as in a builder worker
+    build.make_sample_row(samples[0])  # warm-up: JIT, the plot background
+    values = [generate(s.suite, s.category, s.index, s.seed, s.length, split=s.split).values for s in samples]
+    start = time.perf_counter()
+    for v in tqdm(values, desc="render only", unit="row"):
+        render_png(v)
+    render_only = (time.perf_counter() - start) / len(values)
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = build.SplitWriter(Path(tmp) / "rows.parquet")
+        start = time.perf_counter()
+        for sample in tqdm(samples, desc="builder rows", unit="row"):
+            writer.add(build.make_sample_row(sample))
+        writer.close()
+        whole_row = (time.perf_counter() - start) / len(samples)
+    return render_only, whole_row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="8 x 25 train + 8 x 25 test rows instead of 8 x 400 + 8 x 400")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--expcot-mode", choices=build.EXPCOT_MODES, default="faithful")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be positive")
+    per_category = 25 if args.quick else build.DEFAULT_PER_CATEGORY
+    print(f"machine: {os.cpu_count()} CPU cores; workers {args.workers}; ExpCoT mode {args.expcot_mode}")
+    rows, wall = _full_build(per_category, args.workers, args.expcot_mode)
+    render_only, whole_row = _per_row(10 if args.quick else 25, args.expcot_mode)
+    print(f"full build: {rows} rows in {wall:.1f} s = {rows / wall:.1f} rows/s; {wall / FULL_BUILD_TARGET_S:.2f}x the {FULL_BUILD_TARGET_S:.0f} s target")
+    print(f"per row (one core): render only {render_only * 1e3:.2f} ms (baseline = 1.00x); builder row {whole_row * 1e3:.2f} ms = {whole_row / render_only:.2f}x render-only (target <= {PER_ROW_TARGET_RATIO:.1f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
