@@ -66,14 +66,17 @@ def timerpo_advantage(
 ) -> tuple[torch.Tensor, TimerPOStats]:
     """Sequence-level TimerPO advantages (float64, shape (B,)) and batch stats.
 
-    scores (B,) outcome rewards; grounding (B,) in [0, 1], NaN = no signal; group_ids (B,) int64 in [0, n);
-    valid (B,) bool, False for padding rows.
+    scores (B,) finite outcome rewards (ValueError otherwise); grounding (B,) in [0, 1], NaN or inf = no signal;
+    group_ids (B,) int64 in [0, n); valid (B,) bool, False for padding rows.
     """
     device = scores.device
     r = scores.detach().to(torch.float64)
     s = grounding.detach().to(device, torch.float64)
     gid = group_ids.to(device, torch.int64)
     valid = valid.to(device, torch.bool)
+    bad = torch.nonzero(valid & ~torch.isfinite(r)).flatten()
+    if bad.numel():
+        raise ValueError(f"timerpo: non-finite outcome reward in rows {bad[:5].tolist()}; check the reward function")
     n_groups = int(gid.max().item()) + 1 if gid.numel() else 0
     vf = valid.to(torch.float64)
 

@@ -174,5 +174,9 @@ def test_missing_grounding_source_is_a_clear_error():
     torch.testing.assert_close(adv[:, 0], torch.tensor([0.5, -0.5]))
     with pytest.raises(ValueError, match="uid"):
         compute_timerpo_advantage(rewards, mask, None, _algo(alpha=0.0))
+    bad = rewards.clone()
+    bad[1, 4] = float("nan")
+    with pytest.raises(ValueError, match=r"non-finite outcome reward in rows \[1\]"):
+        compute_timerpo_advantage(bad, mask, index, _algo(alpha=0.0))
     with grounding_feed(np.zeros(5)), pytest.raises(RuntimeError, match="shape"):
         compute_timerpo_advantage(rewards, mask, index, _algo(alpha=0.3))
