@@ -203,9 +203,18 @@ def test_score_is_always_a_number_in_unit_interval(H_r, H_e, eps, n_iter):
     assert s == pytest.approx(math.exp(-w / 0.5))
 
 
+def _converges(H_r, H_e, eps, n_iter=3000):
+    """POT's reference run meets both marginals to 1e-10 within n_iter (Sinkhorn is slow when K is
+    nearly block-diagonal; the converged-plan properties below only hold once it has converged)."""
+    a, b, C = token_masses(H_r), token_masses(H_e), cosine_cost(H_r, H_e)
+    plan = pot.sinkhorn(a, b, C, eps, method="sinkhorn", numItermax=n_iter, stopThr=1e-12, warn=False)
+    return bool(np.abs(plan.sum(axis=1) - a).max() < 1e-10 and np.abs(plan.sum(axis=0) - b).max() < 1e-10)
+
+
 @settings(max_examples=50)
 @given(_embeddings(_moderate, min_rows=1), _embeddings(_moderate, min_rows=1))
 def test_converged_distance_is_symmetric(H_r, H_e):
+    assume(_converges(H_r, H_e, 0.08))
     assert ot_distance(H_r, H_e, n_iter=3000) == pytest.approx(ot_distance(H_e, H_r, n_iter=3000), abs=1e-6)
 
 
@@ -214,8 +223,8 @@ def test_converged_distance_is_symmetric(H_r, H_e):
 def test_identical_inputs_reach_the_entropic_minimum(H):
     """Exact OT(H, H) = 0 (non-zero rows); the entropic plan's transport cost exceeds it by at most
     eps * H(a) (<T, C> - eps H(T) <= <diag(a), C> - eps H(a) and H(T) <= 2 H(a))."""
-    assume(bool(np.all(np.abs(H).max(axis=1) > 1e-3)))
     eps = 0.08
+    assume(bool(np.all(np.abs(H).max(axis=1) > 1e-3)) and _converges(H, H, eps))
     a = token_masses(H)
     entropy = -float(np.sum(a[a > 0] * np.log(a[a > 0])))
     assert ot_distance(H, H, eps=eps, n_iter=3000) <= eps * entropy + 1e-6
@@ -230,11 +239,13 @@ def test_cosine_score_matches_sklearn_and_is_symmetric(H_r, H_e):
 
 
 @settings(max_examples=50)
-@given(_embeddings(_moderate, min_rows=1), _embeddings(_moderate, min_rows=1), st.floats(0.02, 1.0))
-def test_plan_marginals_and_pot_agreement(H_r, H_e, eps):
+@given(_embeddings(_moderate, min_rows=1), _embeddings(_moderate, min_rows=1), st.floats(0.02, 1.0), st.integers(1, 60))
+def test_plan_marginals_and_pot_agreement(H_r, H_e, eps, n_iter):
+    """After any number of iterations the last-updated (column) marginal is exact; once converged,
+    the plan is POT's reference plan."""
     a, b, C = token_masses(H_r), token_masses(H_e), cosine_cost(H_r, H_e)
-    plan = sinkhorn_plan(a, b, C, eps, 5000)
-    np.testing.assert_allclose(plan.sum(axis=0), b, atol=1e-7)
-    np.testing.assert_allclose(plan.sum(axis=1), a, atol=1e-7)
-    ref = pot.sinkhorn(a, b, C, eps, method="sinkhorn", numItermax=5000, stopThr=1e-13, warn=False)
+    np.testing.assert_allclose(sinkhorn_plan(a, b, C, eps, n_iter).sum(axis=0), b, atol=1e-12)
+    assume(_converges(H_r, H_e, eps))
+    plan = sinkhorn_plan(a, b, C, eps, 3000)
+    ref = pot.sinkhorn(a, b, C, eps, method="sinkhorn", numItermax=3000, stopThr=1e-12, warn=False)
     np.testing.assert_allclose(plan, ref, rtol=0, atol=1e-6)
