@@ -17,6 +17,7 @@ from matplotlib.patches import Patch
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
 from verl_anomseer.eval.atomic import write_bytes
+from verl_anomseer.eval.report import category_order
 from verl_anomseer.series.render import plot_series
 from verl_anomseer.series.taxonomy import CLASSES
 
@@ -39,15 +40,15 @@ def _save(fig: Figure, path: str | os.PathLike) -> None:
 def category_bars(summary: pd.DataFrame, path: str | os.PathLike, subset: str = "all") -> None:
     """Grouped bars per category (affinity F1, point F1, class accuracy), error bars = std over seeds."""
     rows = summary[(summary.subset == subset) & (summary.kind == "category")]
-    names = list(rows["name"].unique())
+    names = category_order(rows["name"])
     x = np.arange(len(names))
     width = 0.8 / len(BAR_METRICS)
     fig = _figure(max(6.0, 1.1 * len(names) + 2), 3.6)
     ax = fig.add_subplot()
     for i, (metric, title) in enumerate(BAR_METRICS.items()):
         cells = rows[rows.metric == metric].set_index("name").reindex(names)
-        ax.bar(x + (i - 1) * width, 100 * cells["mean"], width, yerr=100 * cells["std"].fillna(0), label=title,
-               capsize=2)
+        spread = None if cells["std"].isna().all() else 100 * cells["std"].fillna(0)
+        ax.bar(x + (i - 1) * width, 100 * cells["mean"], width, yerr=spread, label=title, capsize=2)
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylim(0, 105)
     ax.set_ylabel("%")
@@ -78,7 +79,7 @@ def gallery_records(records: list[dict], per_category: int = 2) -> list[dict]:
         picks = chosen.setdefault(record["category"], [])
         if len(picks) < per_category:
             picks.append(record)
-    return [r for picks in chosen.values() for r in picks]
+    return [r for category in category_order(chosen) for r in chosen[category]]
 
 
 def gallery(records: list[dict], values: dict[str, np.ndarray], path: str | os.PathLike) -> None:

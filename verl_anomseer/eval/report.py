@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from verl_anomseer.series.taxonomy import ANOMLLM_CATEGORIES, VTA_CATEGORIES
+
 REPORT_METRICS: tuple[str, ...] = ("aff_p", "aff_r", "aff_f1", "pt_f1", "cls", "fmt", "score")
 METRIC_TITLES = {"aff_p": "Aff P", "aff_r": "Aff R", "aff_f1": "Aff F1", "pt_f1": "Point F1", "cls": "Cls Acc",
                  "fmt": "Format", "score": "Reward"}
@@ -23,6 +25,12 @@ PAPER_COLUMNS: dict[str, tuple[str, ...]] = {
 CATEGORY_TO_PAPER_COLUMN = {c: col for col, cats in PAPER_COLUMNS.items() for c in cats}
 SUBSETS = {"all": "all series", "anomalous": "anomalous series only"}
 MACRO_CATEGORIES, MACRO_PAPER, MICRO = "mean of categories", "mean of paper columns", "all series"
+
+
+def category_order(names) -> list[str]:
+    """``names`` in taxonomy order (AnomLLM, then VisualTimeAnomaly categories), unknown ones last by name."""
+    known = list(dict.fromkeys((*ANOMLLM_CATEGORIES, *VTA_CATEGORIES)))
+    return sorted(set(names), key=lambda n: (known.index(n) if n in known else len(known), n))
 
 
 def per_seed_table(records: list[dict]) -> pd.DataFrame:
@@ -87,8 +95,8 @@ def render_markdown(summary: pd.DataFrame, title: str, notes: list[str]) -> str:
                  cells.get((s, "average", MACRO_PAPER, "aff_f1"), "-")] for s in SUBSETS]
         out += [_md_table(["Series", "Cls Acc", *[f"{c} F1" for c in columns], "Avg F1"], rows), ""]
     for subset, subset_title in SUBSETS.items():
-        names = [("category", n) for n in summary.loc[(summary.subset == subset) & (summary.kind == "category"),
-                                                      "name"].unique()]
+        names = [("category", n) for n in category_order(
+            summary.loc[(summary.subset == subset) & (summary.kind == "category"), "name"])]
         names += [("average", MACRO_CATEGORIES), ("average", MICRO)]
         rows = [[name, str(counts.get((subset, kind, name), 0)),
                  *[cells.get((subset, kind, name, m), "-") for m in REPORT_METRICS]]
