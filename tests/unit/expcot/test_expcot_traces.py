@@ -14,7 +14,7 @@ from verl_anomseer.series.taxonomy import CLASSES, NORMAL, SUITES
 
 HEADINGS = (r"\textbf{Observation} — ", r"\textbf{Reasoning \& Validation} — ", r"\textbf{Conclusion} — ")
 GENERATED = [(suite, category, index) for suite, categories in SUITES.items() for category in categories
-             for index in range(4)]
+             for index in range(8)]
 
 
 def _span(start: int, end: int) -> str:
