@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from verl_anomseer.eval.backends import BACKENDS, DETECTORS, Decoding, make_backend
-from verl_anomseer.eval.errors import EvalSetupError
+from verl_anomseer.eval.errors import BackendError, EvalSetupError
 
 PROG = "anomseer-eval"
 
@@ -121,5 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     except EvalSetupError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except BackendError as exc:
+        print(f"{PROG}: error: {exc}; the predictions written so far are kept, rerun the same command to resume",
+              file=sys.stderr)
+        return 1
     print(f"{PROG}: {written} new prediction(s); report in {args.out}", file=sys.stderr)
     return 0

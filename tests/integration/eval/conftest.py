@@ -16,6 +16,7 @@ class FakeOpenAI:
     def __init__(self):
         self.answers: dict[bytes, str] = {}
         self.failures: list[int] = []
+        self.broken_images: set[bytes] = set()  # always answered with HTTP 500
         self.models_status = 200
         self.requests: list[dict] = []
         self.lock = threading.Lock()
@@ -49,6 +50,9 @@ class FakeOpenAI:
                 parts = payload["messages"][0]["content"]
                 url = next(p["image_url"]["url"] for p in parts if p["type"] == "image_url")
                 png = base64.b64decode(url.removeprefix("data:image/png;base64,"))
+                if png in fake.broken_images:
+                    self._send(500, {"error": "broken"})
+                    return
                 self._send(200, {"choices": [{"message": {"role": "assistant", "content": fake.answers[png]}}]})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -39,6 +39,25 @@ def test_openai_backend_scores_good_and_unreadable_answers(eval_parquet, fake_op
     assert "Answers the parser flagged" in (out / "report.md").read_text()
 
 
+def test_endpoint_failing_mid_run_keeps_what_was_written_and_resumes(eval_parquet, fake_openai, tmp_path, capsys):
+    rows = pq.read_table(eval_parquet).to_pylist()
+    fake_openai.answers = {r["images"][0]["bytes"]: "<answer>[]</answer>" for r in rows}
+    fake_openai.broken_images = {rows[-1]["images"][0]["bytes"]}
+    out = tmp_path / "out"
+    argv = ["--data", str(eval_parquet), "--backend", "openai", "--model", "fake-vl", "--out", str(out),
+            "--concurrency", "1", "--max-retries", "1"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "HTTP 500 after 2 attempts" in err and "rerun the same command to resume" in err
+    written = (out / "predictions.jsonl").read_bytes()
+    assert written.count(b"\n") == len(rows) - 1
+    fake_openai.broken_images = set()
+    requests_before = len(fake_openai.requests)
+    assert cli.main(argv) == 0
+    assert len(fake_openai.requests) == requests_before + 1  # only the missing series is asked again
+    assert (out / "predictions.jsonl").read_bytes().startswith(written)
+
+
 def test_unreachable_endpoint_fails_before_any_work(eval_parquet, tmp_path, monkeypatch, capsys):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

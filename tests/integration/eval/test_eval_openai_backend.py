@@ -9,7 +9,7 @@ import pytest
 
 from verl_anomseer.eval.backends.base import Decoding
 from verl_anomseer.eval.backends.openai import OpenAIBackend
-from verl_anomseer.eval.errors import EvalSetupError
+from verl_anomseer.eval.errors import BackendError, EvalSetupError
 from verl_anomseer.eval.samples import Sample
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def test_retries_exhausted_raise(fake_openai):
     s = sample(0)
     fake_openai.failures = [500, 500, 500]
     backend = OpenAIBackend("fake-vl", Decoding(), max_retries=2, backoff=0.0)
-    with pytest.raises(RuntimeError, match="HTTP 500 after 3 attempts"):
+    with pytest.raises(BackendError, match="HTTP 500 after 3 attempts"):
         list(backend.generate([s], seed=0))
 
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 import httpx
 
 from verl_anomseer.eval.backends.base import Decoding, chat_content
-from verl_anomseer.eval.errors import EvalSetupError
+from verl_anomseer.eval.errors import BackendError, EvalSetupError
 from verl_anomseer.eval.samples import Sample
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -79,7 +79,7 @@ class OpenAIBackend:
                     future.cancel()
 
     def complete(self, sample: Sample, seed: int) -> str:
-        """One chat completion for ``sample``; raises ``RuntimeError`` once the retries are spent."""
+        """One chat completion for ``sample``; raises :class:`BackendError` once the retries are spent."""
         payload = {"model": self.model, "messages": [{"role": "user", "content": self._content(sample)}],
                    "temperature": self.decoding.temperature, "top_p": self.decoding.top_p,
                    "max_tokens": self.decoding.max_new_tokens, "seed": seed}
@@ -92,11 +92,11 @@ class OpenAIBackend:
                 response, error = None, f"{type(exc).__name__}: {exc}"
             if error is None:
                 if response.status_code != 200:
-                    raise RuntimeError(f"{sample.series_id}: HTTP {response.status_code}: {response.text[:300]}")
+                    raise BackendError(f"{sample.series_id}: HTTP {response.status_code}: {response.text[:300]}")
                 return response.json()["choices"][0]["message"].get("content") or ""
             if attempt < self.max_retries:
                 time.sleep(self._delay(attempt, response))
-        raise RuntimeError(f"{sample.series_id}: {error} after {self.max_retries + 1} attempts")
+        raise BackendError(f"{sample.series_id}: {error} after {self.max_retries + 1} attempts")
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         retry_after = response.headers.get("retry-after") if response is not None else None
