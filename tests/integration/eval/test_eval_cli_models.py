@@ -88,3 +88,12 @@ def test_model_that_does_not_load_fails_before_any_work(eval_parquet, tmp_path, 
                      "--out", str(out), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "does not load" in err and not out.exists()
+
+
+def test_vllm_backend_without_vllm_is_a_clear_error(eval_parquet, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["--data", str(eval_parquet), "--backend", "vllm", "--model", str(tmp_path / "nope"),
+                     "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and ("vllm is not installed" in err or "vLLM could not load" in err)
+    assert not out.exists()
