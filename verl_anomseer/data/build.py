@@ -1,4 +1,4 @@
-"""The data builder: series -> GT-free plot -> ExpCoT -> parquet rows -> ``DIR/{train,test}.parquet`` + ``manifest.json``.
+"""The data builder: series -> GT-free plot -> ExpCoT -> rows -> ``DIR/{train,test}.parquet`` + ``manifest.json``.
 
 ``python data_prep/build_expcot.py --out DIR [...]`` (or ``main(argv)``, which returns the exit code: 0 on
 success, 2 on bad arguments with a one-line error). Sample ``i`` of a split depends only on
@@ -49,7 +49,16 @@ ROW_SCHEMA = pa.schema(
             pa.struct(
                 [
                     ("style", pa.string()),
-                    ("ground_truth", pa.struct([("intervals", pa.list_(pa.list_(pa.int64()))), ("label", pa.string()), ("length", pa.int64())])),
+                    (
+                        "ground_truth",
+                        pa.struct(
+                            [
+                                ("intervals", pa.list_(pa.list_(pa.int64()))),
+                                ("label", pa.string()),
+                                ("length", pa.int64()),
+                            ]
+                        ),
+                    ),
                 ]
             ),
         ),
@@ -120,12 +129,24 @@ def iter_rows(samples: Sequence[Sample], workers: int = 1, progress: bool = True
         bar.close()
 
 
-def split_samples(suite: str, categories: Iterable[str], split: str, count: int, seed: int, length: int, expcot_mode: str) -> list[Sample]:
+def split_samples(
+    suite: str, categories: Iterable[str], split: str, count: int, seed: int, length: int, expcot_mode: str
+) -> list[Sample]:
     """The samples of one split, category by category, index 0 .. count - 1."""
     return [Sample(suite, c, split, i, seed, length, expcot_mode) for c in categories for i in range(count)]
 
 
-def build_split(suite: str, categories: Iterable[str], split: str, count: int, seed: int = DEFAULT_SEED, length: int | None = None, expcot_mode: str = "faithful", workers: int = 1, progress: bool = False) -> list[dict]:
+def build_split(
+    suite: str,
+    categories: Iterable[str],
+    split: str,
+    count: int,
+    seed: int = DEFAULT_SEED,
+    length: int | None = None,
+    expcot_mode: str = "faithful",
+    workers: int = 1,
+    progress: bool = False,
+) -> list[dict]:
     """The parquet rows of one split (see ``verl_anomseer.data.schema``)."""
     length = DEFAULT_LENGTH[suite] if length is None else length
     return list(iter_rows(split_samples(suite, categories, split, count, seed, length, expcot_mode), workers, progress))
@@ -213,7 +234,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="build_expcot", description="Build the AnomSeer parquet data: series, GT-free plots, ExpCoT traces.")
+    p = _Parser(
+        prog="build_expcot", description="Build the AnomSeer parquet data: series, GT-free plots, ExpCoT traces."
+    )
     p.add_argument("--suite", choices=sorted(SUITES), default="anomllm")
     p.add_argument("--categories", nargs="+", help="categories of the suite (space- or comma-separated; default: all)")
     p.add_argument("--train-per-category", type=int, default=DEFAULT_PER_CATEGORY)
@@ -222,7 +245,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--expcot-mode", choices=EXPCOT_MODES, default="faithful")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
-    p.add_argument("--out", type=Path, required=True, help="output directory (train.parquet, test.parquet, manifest.json)")
+    p.add_argument(
+        "--out", type=Path, required=True, help="output directory (train.parquet, test.parquet, manifest.json)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
@@ -236,7 +261,8 @@ def _check_args(args: argparse.Namespace) -> None:
         args.categories = [c for item in args.categories for c in item.split(",") if c]
         unknown = [c for c in args.categories if c not in known]
         if unknown or not args.categories:
-            raise UsageError(f"unknown category {', '.join(unknown) or '(none given)'} for suite {args.suite}; choose from {', '.join(known)}")
+            given = ", ".join(unknown) or "(none given)"
+            raise UsageError(f"unknown category {given} for suite {args.suite}; choose from {', '.join(known)}")
         if len(set(args.categories)) != len(args.categories):
             raise UsageError("--categories lists a category twice")
     for name in ("train_per_category", "test_per_category", "workers"):
@@ -276,7 +302,13 @@ def _publish(staging: Path, out: Path) -> None:
 def run(args: argparse.Namespace) -> dict:
     """Build both splits into ``args.out`` atomically; returns the manifest."""
     sizes = {"train": args.train_per_category, "test": args.test_per_category}
-    samples = [s for split in SPLITS for s in split_samples(args.suite, args.categories, split, sizes[split], args.seed, args.length, args.expcot_mode)]
+    samples = [
+        s
+        for split in SPLITS
+        for s in split_samples(
+            args.suite, args.categories, split, sizes[split], args.seed, args.length, args.expcot_mode
+        )
+    ]
     out = args.out
     staging = Path(tempfile.mkdtemp(dir=out.absolute().parent, prefix=f".{out.name}.tmp-"))
     try:

@@ -19,7 +19,7 @@ _VALIDATE_BATCH_ROWS = 256
 
 
 def validate_parquet(path: str) -> int:
-    """Validate every row of a builder parquet file; returns the row count, raises ``RowError`` (file named) otherwise."""
+    """Validate every row of a builder parquet file: the row count, or ``RowError`` naming the file, row and field."""
     row_index = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=_VALIDATE_BATCH_ROWS):
         for row in batch.to_pylist():

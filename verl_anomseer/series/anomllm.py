@@ -2,14 +2,16 @@
 
 Distributions (durations in samples at the reference length 1000; scaled by ``length / 1000`` otherwise):
 
-| category   | normal signal                    | anomaly inside each interval                    | gap Exp(mean), min | anomaly Exp(mean), min | cap |
-|------------|----------------------------------|-------------------------------------------------|--------------------|------------------------|-----|
-| range      | N(0, 0.1) i.i.d.                 | + sign * U(0.5, 0.8) per point, one sign/interval | 800, 10            | 20, 5                  | 8   |
-| point      | sin(2 pi 0.03 t)                 | replaced by N(0, 0.5)                           | 800, 200           | 30, 5                  | 8   |
-| freq       | sin(2 pi cumsum f), f = 0.03     | f * 3 or f / 3 (fair coin)                      | 450, 20            | 15, 7                  | -   |
-| trend      | sin(2 pi 0.02 t) + slope 3/L     | slope U(6, 20)/L; then min-max scaled to [-1, 1] | 1700, 800          | 100, 50                | 8   |
-| flat-trend | as trend                         | slope U(4.5, 6)/L                               | as trend           | as trend               | 8   |
-| noisy-X    | X                                | X's anomaly, then + N(0, 0.08) on every point    | as X               | as X                   |     |
+| category   | normal signal                | inside an anomaly              | gap mean, min | anomaly mean, min | cap |
+|------------|------------------------------|--------------------------------|---------------|-------------------|-----|
+| range      | N(0, 0.1) i.i.d.             | + sign * U(0.5, 0.8) per point | 800, 10       | 20, 5             | 8   |
+| point      | sin(2 pi 0.03 t)             | replaced by N(0, 0.5)          | 800, 200      | 30, 5             | 8   |
+| freq       | sin(2 pi cumsum f), f = 0.03 | f * 3 or f / 3 (fair coin)     | 450, 20       | 15, 7             | -   |
+| trend      | sin(2 pi 0.02 t) + slope 3/L | slope U(6, 20)/L               | 1700, 800     | 100, 50           | 8   |
+| flat-trend | as trend                     | slope U(4.5, 6)/L              | as trend      | as trend          | 8   |
+
+Gaps and durations are exponential with those means, floored at those minimums; range draws one sign per
+interval; trend series are min-max scaled to [-1, 1] at the end; ``noisy-X`` is X plus N(0, 0.08) on every point.
 """
 
 from __future__ import annotations

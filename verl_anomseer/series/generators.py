@@ -23,7 +23,7 @@ _SUITE_FUNCS = {"anomllm": generate_anomllm, "vta": generate_vta}
 
 @dataclass
 class Series:
-    """A generated series: float64 ``values``, GT ``intervals`` (end-exclusive, sorted, disjoint), its class ``label``."""
+    """A generated series: float64 ``values``, GT ``intervals`` (end-exclusive, sorted, disjoint), class ``label``."""
 
     values: np.ndarray
     intervals: list[tuple[int, int]]

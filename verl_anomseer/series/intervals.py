@@ -12,7 +12,7 @@ def mask_to_intervals(mask: np.ndarray) -> list[tuple[int, int]]:
     """The maximal runs of ``True`` in a 1-D boolean mask, as end-exclusive ``(start, end)`` pairs."""
     padded = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
     edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return [(int(s), int(e)) for s, e in zip(edges[0::2], edges[1::2])]
+    return [(int(s), int(e)) for s, e in zip(edges[0::2], edges[1::2], strict=True)]
 
 
 def intervals_to_mask(intervals, length: int) -> np.ndarray:

@@ -9,10 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import verl
 from omegaconf import OmegaConf
 from PIL import Image
-
-import verl
 from verl.trainer.ppo.utils import create_rl_dataset
 
 from verl_anomseer.data.build import main
@@ -60,7 +59,10 @@ def test_create_rl_dataset_yields_raw_prompt_with_the_plot(data_dir, tiny_vl_mod
         item = dataset[i]
         assert "series" not in item and "images" not in item
         assert item["data_source"] == expected[i]["data_source"]
-        assert item["reward_model"]["ground_truth"]["intervals"] == expected[i]["reward_model"]["ground_truth"]["intervals"]
+        assert (
+            item["reward_model"]["ground_truth"]["intervals"]
+            == expected[i]["reward_model"]["ground_truth"]["intervals"]
+        )
         assert item["extra_info"]["expcot"] == expected[i]["extra_info"]["expcot"]
         (message,) = item["raw_prompt"]
         assert message["role"] == "user"

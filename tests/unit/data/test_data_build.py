@@ -34,7 +34,9 @@ def test_outputs_manifest_and_rows(built, capsys):
         assert manifest["sha256"][name] == _sha(built / name)
     assert validate_parquet(str(built / "train.parquet")) == 6 and validate_parquet(str(built / "test.parquet")) == 4
     train = pq.read_table(built / "train.parquet").to_pylist()
-    assert [r["extra_info"]["series_id"] for r in train] == [f"anomllm/{c}/train/{i:05d}" for c in ("range", "freq") for i in range(3)]
+    assert [r["extra_info"]["series_id"] for r in train] == [
+        f"anomllm/{c}/train/{i:05d}" for c in ("range", "freq") for i in range(3)
+    ]
     counts = manifest["counts"]["train"]
     assert counts["rows"] == 6 and counts["per_category"] == {"range": 3, "freq": 3}
     assert sum(counts["per_class"].values()) == 6
@@ -53,7 +55,24 @@ def test_byte_identical_rows_across_worker_counts(built, tmp_path):
 
 def test_sample_i_does_not_depend_on_the_number_of_samples(built, tmp_path):
     out = tmp_path / "more"
-    assert main(["--categories", "range", "--train-per-category", "5", "--test-per-category", "1", "--workers", "1", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--categories",
+                "range",
+                "--train-per-category",
+                "5",
+                "--test-per-category",
+                "1",
+                "--workers",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     more = pq.read_table(out / "train.parquet").to_pylist()[:3]
     fewer = pq.read_table(built / "train.parquet").to_pylist()[:3]
     assert more == fewer

@@ -15,7 +15,14 @@ from scipy.stats import binomtest
 from verl_anomseer.series.anomllm import DURATIONS
 from verl_anomseer.series.generators import DEFAULT_LENGTH, Series, generate
 from verl_anomseer.series.intervals import intervals_to_mask, mask_to_intervals, renewal_intervals
-from verl_anomseer.series.taxonomy import ANOMALY_CLASSES, ANOMLLM_CATEGORIES, CATEGORY_TO_CLASS, NORMAL, SUITES, VTA_CATEGORIES
+from verl_anomseer.series.taxonomy import (
+    ANOMALY_CLASSES,
+    ANOMLLM_CATEGORIES,
+    CATEGORY_TO_CLASS,
+    NORMAL,
+    SUITES,
+    VTA_CATEGORIES,
+)
 
 DRAWS = 300
 SEED = 20260
@@ -26,7 +33,7 @@ def _draws(suite: str, category: str, n: int = DRAWS) -> list[Series]:
 
 
 def _assert_valid_intervals(intervals, length):
-    for (s0, e0), (s1, _) in zip(intervals, intervals[1:]):
+    for (_, e0), (s1, _) in zip(intervals, intervals[1:], strict=False):
         assert e0 < s1, f"intervals overlap or touch: {intervals}"
     for s, e in intervals:
         assert 0 <= s < e <= length
@@ -40,7 +47,7 @@ def test_same_key_same_series_whatever_the_order_or_global_state(suite, category
     forward = [generate(suite, category, i, 7) for i in range(5)]
     np.random.seed(12345)  # the legacy global state must play no part
     backward = [generate(suite, category, i, 7) for i in reversed(range(5))][::-1]
-    for a, b in zip(forward, backward):
+    for a, b in zip(forward, backward, strict=True):
         assert a.values.tobytes() == b.values.tobytes() and a.intervals == b.intervals
     assert forward[0].values.tobytes() != forward[1].values.tobytes()
     assert generate(suite, category, 0, 8).values.tobytes() != forward[0].values.tobytes()
@@ -60,7 +67,10 @@ def test_range_is_reproducible_from_its_seed_in_a_fresh_process():
         "s = generate('anomllm', 'range', 11, 3407, split='train'); "
         "print(hashlib.sha256(s.values.tobytes()).hexdigest(), s.intervals)"
     )
-    out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)]
+    out = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    ]
     local = generate("anomllm", "range", 11, 3407, split="train")
     import hashlib
 

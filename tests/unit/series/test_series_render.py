@@ -49,7 +49,12 @@ def test_png_is_1000_by_150_rgb_and_deterministic():
 
 def test_cached_blit_equals_a_full_draw_across_lengths():
     """The per-length background cache must give exactly the pixels of a fresh figure, whatever came before."""
-    for suite, category, length in [("anomllm", "range", 1000), ("vta", "trend", 400), ("anomllm", "freq", 300), ("vta", "shapelet", 400)]:
+    for suite, category, length in [
+        ("anomllm", "range", 1000),
+        ("vta", "trend", 400),
+        ("anomllm", "freq", 300),
+        ("vta", "shapelet", 400),
+    ]:
         values = generate(suite, category, 2, 5, length).values
         reference, _ = _full_draw(values)
         assert np.array_equal(_decode(render_png(values)), reference), (suite, category, length)
