@@ -1,0 +1,170 @@
+"""A `cpu` platform for verl 0.9.1 (gloo collectives, no accelerator), registered via `PlatformRegistry`.
+
+verl has no CPU platform: every device call goes through `get_platform()`, whose `device_module` stands in
+for `torch.cuda`. `CPUDeviceModule` answers those calls for the host (one logical device, seeding, RNG
+state, memory info); calls with no CPU meaning (caches, streams, memory stats) are no-ops returning 0.
+Ray scheduling keeps the `GPU` resource name, so a CPU run starts Ray with `num_gpus=N` logical slots.
+
+`install()` registers the platform and sets the environment it needs in this process and, by inheritance,
+in the Ray workers it starts: `VERL_PLATFORM=cpu`, and `VERL_ENGINE_DEVICE=cuda`/`VERL_ENGINE_VENDOR=nvidia`
+so that verl's engine registry picks its FSDP engine (which runs on CPU tensors unchanged).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import types
+from typing import Any
+
+import torch
+import torch.distributed
+
+from verl.plugin.platform import PlatformBase, PlatformRegistry
+
+PLATFORM_NAME = "cpu"
+PLATFORM_ENV = {"VERL_PLATFORM": PLATFORM_NAME, "VERL_ENGINE_DEVICE": "cuda", "VERL_ENGINE_VENDOR": "nvidia"}
+_HOST_MEMORY = (16 << 30, 24 << 30)  # (free, total) reported to verl's memory logging
+
+
+class CPUDeviceModule(types.ModuleType):
+    """Stand-in for `torch.cuda` on the host: one device, torch's CPU RNG, no-op caches and streams."""
+
+    def __init__(self) -> None:
+        super().__init__("verl_anomseer_cpu_device")
+
+    def is_available(self) -> bool:
+        return True
+
+    def device_count(self) -> int:
+        return 1
+
+    def current_device(self) -> int:
+        return 0
+
+    def get_device_name(self, *args, **kwargs) -> str:
+        return "CPU"
+
+    def manual_seed(self, seed: int) -> None:
+        torch.manual_seed(seed)
+
+    manual_seed_all = manual_seed
+
+    def get_rng_state(self, *args, **kwargs) -> torch.Tensor:
+        return torch.get_rng_state()
+
+    def set_rng_state(self, state: torch.Tensor, *args, **kwargs) -> None:
+        torch.set_rng_state(state)
+
+    def mem_get_info(self, *args, **kwargs) -> tuple[int, int]:
+        return _HOST_MEMORY
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _no_op
+
+
+def _no_op(*args, **kwargs) -> int:
+    return 0
+
+
+DEVICE_MODULE = CPUDeviceModule()
+
+
+class PlatformCPU(PlatformBase):
+    """verl platform for a machine without accelerators: torch CPU tensors, gloo process groups."""
+
+    device_name = PLATFORM_NAME
+    vendor_name = PLATFORM_NAME
+    device_module = DEVICE_MODULE
+
+    def is_available(self) -> bool:
+        return True
+
+    def current_device(self) -> str:
+        return PLATFORM_NAME  # verl passes it straight to `.to(device=...)`
+
+    def device_count(self) -> int:
+        return 1
+
+    def set_device(self, device_index: int) -> None:
+        pass
+
+    def synchronize(self, device_index: int | None = None) -> None:
+        pass
+
+    def manual_seed(self, seed: int) -> None:
+        torch.manual_seed(seed)
+
+    def manual_seed_all(self, seed: int) -> None:
+        torch.manual_seed(seed)
+
+    def set_allocator_settings(self, settings: str) -> None:
+        pass
+
+    def empty_cache(self) -> None:
+        pass
+
+    def get_device_capability(self, device_index: int = 0) -> tuple[None, None]:
+        return None, None
+
+    def communication_backend_name(self) -> str:
+        return "gloo"
+
+    def visible_devices_envvar(self) -> str:
+        return "CUDA_VISIBLE_DEVICES"
+
+    @contextlib.contextmanager
+    def nvtx_range(self, msg: str):
+        yield
+
+    def profiler_start(self) -> None:
+        pass
+
+    def profiler_stop(self) -> None:
+        pass
+
+    def ray_resource_name(self) -> str:
+        return "GPU"  # logical slots: Ray is started with num_gpus=N on a CPU machine
+
+    def ray_noset_envvars(self) -> list[str]:
+        return ["RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"]
+
+    def is_ipc_supported(self) -> bool:
+        return False
+
+    def cudart(self) -> Any:
+        return None
+
+
+def single_backend(backend: Any) -> Any:
+    """verl asks torch for `cpu:gloo,<device>:<backend>`, i.e. `cpu:gloo,cpu:gloo` here, which torch
+    rejects as a duplicate device type; the equivalent single backend is `gloo`."""
+    if isinstance(backend, str) and backend.replace(" ", "") == f"{PLATFORM_NAME}:gloo,{PLATFORM_NAME}:gloo":
+        return "gloo"
+    return backend
+
+
+def _init_process_group_gloo(init_process_group):
+    @functools.wraps(init_process_group)
+    def wrapper(*args, **kwargs):
+        if args:
+            args = (single_backend(args[0]), *args[1:])
+        if "backend" in kwargs:
+            kwargs["backend"] = single_backend(kwargs["backend"])
+        return init_process_group(*args, **kwargs)
+
+    wrapper.__anomseer_cpu__ = True
+    return wrapper
+
+
+def install() -> None:
+    """Register the `cpu` platform, select it for this process and its children, and let verl's
+    `cpu:gloo,cpu:gloo` process groups start (idempotent)."""
+    PlatformRegistry.register(platform=PLATFORM_NAME)(PlatformCPU)
+    for key, value in PLATFORM_ENV.items():
+        os.environ[key] = value
+    if not getattr(torch.distributed.init_process_group, "__anomseer_cpu__", False):
+        torch.distributed.init_process_group = _init_process_group_gloo(torch.distributed.init_process_group)
