@@ -190,9 +190,8 @@ def _check_extra_info(row: dict, i: int, suite: str, category: str) -> None:
 def _check_series(row: dict, i: int, length: int) -> None:
     values = _get(row, "series", i, "series")
     _expect(isinstance(values, list) and len(values) == length, i, "series", f"expected a list of {length} floats")
-    _expect(
-        all(isinstance(v, (int, float)) and math.isfinite(v) for v in values), i, "series", "expected finite numbers"
-    )
+    finite = all(_is_int(v) or (isinstance(v, float) and math.isfinite(v)) for v in values)
+    _expect(finite, i, "series", "expected finite numbers")
 
 
 def validate_row(row: dict, row_index: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pyarrow.parquet as pq
 import pytest
@@ -164,3 +165,15 @@ def test_missing_out_and_bad_out_paths(tmp_path, capsys):
 def test_help_returns_zero(capsys):
     assert main(["--help"]) == 0
     assert "--expcot-mode" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through directory permissions")
+def test_unwritable_output_directory(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert main(["--out", str(locked / "out")]) == 2
+        assert "is not writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)

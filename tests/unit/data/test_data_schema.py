@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from verl_anomseer.data.build import Sample, make_sample_row
 from verl_anomseer.data.schema import RowError, series_id, validate_row
@@ -81,3 +83,26 @@ def test_nan_in_series_is_refused(rows):
 def test_non_dict_row():
     with pytest.raises(RowError, match="row 2"):
         validate_row(["not", "a", "row"], 2)
+
+
+JSON_LIKE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20) | st.binary(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+PATHS = [path for path, _, _ in DAMAGE] + ["reward_model.ground_truth", "extra_info", "prompt", "prompt.0", "images.0"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(PATHS), JSON_LIKE, st.integers(0, 1))
+def test_any_damage_gives_row_error_or_passes_never_another_exception(rows, path, value, which):
+    """The validator is a parser of untrusted rows: it may accept or raise RowError, nothing else."""
+    row = copy.deepcopy(rows[which])
+    try:
+        _set(row, path, value)
+    except (KeyError, IndexError, TypeError):
+        return  # the path no longer exists in this row
+    try:
+        validate_row(row, 5)
+    except RowError as e:
+        assert e.row_index == 5 and str(e).startswith("row 5: field ")
