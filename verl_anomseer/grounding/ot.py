@@ -41,7 +41,8 @@ _STOP_THR = 1e-9  # POT's default marginal tolerance: early stop changes the pla
 def _as_embeddings(H) -> np.ndarray:
     """(T, D) float64 array; NaN -> 0, +-inf -> +-max float64."""
     if isinstance(H, torch.Tensor):
-        H = H.detach().to("cpu", torch.float64).numpy()
+        H = H.detach().cpu()
+        H = (H.float() if H.dtype == torch.bfloat16 else H).numpy()  # numpy has no bfloat16
     H = np.asarray(H, dtype=np.float64)
     if H.ndim != 2:
         raise ValueError(f"token embeddings must be a 2-D (tokens, dim) array, got shape {H.shape}")
@@ -82,7 +83,9 @@ def cosine_cost(H_r, H_e) -> np.ndarray:
 
 
 def _cost(U_r: np.ndarray, U_e: np.ndarray) -> np.ndarray:
-    return np.clip(1.0 - U_r @ U_e.T, 0.0, 2.0)
+    C = U_r @ U_e.T
+    np.subtract(1.0, C, out=C)
+    return np.clip(C, 0.0, 2.0, out=C)
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -106,9 +109,13 @@ def sinkhorn_plan(a, b, C, eps: float = DEFAULT_EPS, n_iter: int = DEFAULT_N_ITE
     """
     _check_positive("eps", eps)
     _check_n_iter(n_iter)
-    method = "sinkhorn" if float(C.max()) / eps <= LOG_DOMAIN_RATIO else "sinkhorn_log"
-    plan_t = pot.sinkhorn(b, a, C.T, eps, method=method, numItermax=int(n_iter), stopThr=_STOP_THR, warn=False)
-    return plan_t.T
+    return _transposed_plan(a, b, C.T, eps, n_iter).T
+
+
+def _transposed_plan(a, b, C_t, eps: float, n_iter: int):
+    """``T^T`` from ``C^T``: POT's Sinkhorn-Knopp on ``(b, a, C^T)`` updates ``u`` first, as the authors do."""
+    method = "sinkhorn" if float(C_t.max()) / eps <= LOG_DOMAIN_RATIO else "sinkhorn_log"
+    return pot.sinkhorn(b, a, C_t, eps, method=method, numItermax=int(n_iter), stopThr=_STOP_THR, warn=False)
 
 
 def ot_distance(H_r, H_e, eps: float = DEFAULT_EPS, n_iter: int = DEFAULT_N_ITER) -> float:
@@ -125,9 +132,8 @@ def ot_distance(H_r, H_e, eps: float = DEFAULT_EPS, n_iter: int = DEFAULT_N_ITER
     if not (a.all() and b.all()):
         keep_r, keep_e = a > 0, b > 0
         a, b, U_r, U_e = a[keep_r], b[keep_e], U_r[keep_r], U_e[keep_e]
-    C = _cost(U_r, U_e)
-    T = sinkhorn_plan(a, b, C, eps, n_iter)
-    return float(np.clip(np.sum(T * C), 0.0, 2.0))
+    C_t = _cost(U_e, U_r)  # built transposed so plan and cost share one memory layout
+    return float(np.clip(np.sum(_transposed_plan(a, b, C_t, eps, n_iter) * C_t), 0.0, 2.0))
 
 
 def ot_score(H_r, H_e, eps: float = DEFAULT_EPS, n_iter: int = DEFAULT_N_ITER, tau: float = DEFAULT_TAU) -> float:
