@@ -44,8 +44,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, type=Path, help="test parquet (DESIGN §3 rows)")
+    p = _Parser(prog=PROG, description="Score a model or a classical detector on a test parquet with the training "
+                "reward: per-sample JSONL (resumable), the paper's table (report.md, report.csv) and plots.")
+    p.add_argument("--data", required=True, type=Path, help="test parquet, as written by data_prep/build_expcot.py")
     p.add_argument("--backend", required=True, choices=BACKENDS)
     p.add_argument("--out", required=True, type=Path, help="output folder (created; a rerun resumes it)")
     p.add_argument("--model", help="hf/vllm: checkpoint path or name; openai: the served model name")

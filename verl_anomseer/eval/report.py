@@ -70,7 +70,7 @@ def summary_table(records: list[dict]) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _cell(row: pd.Series) -> str:
+def _cell(row: dict) -> str:
     text = f"{100 * row['mean']:.1f}"
     return text if pd.isna(row["std"]) else f"{text} ± {100 * row['std']:.1f}"
 
