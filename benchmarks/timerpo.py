@@ -7,7 +7,10 @@
 3. The per-response cost of `grounding.reward_term.grounding_score` with the default CPU encoder (MiniLM),
    and its ratio to the encoder's forward pass alone on the same response.
 
-Usage: python benchmarks/timerpo.py [--repeats 30] [--responses 8] [--seed 0]
+Everything runs on one thread, as in verl's 1-CPU Ray actors (the TaskRunner computes advantages, each RewardLoop
+worker scores responses); `--threads` changes that.
+
+Usage: python benchmarks/timerpo.py [--repeats 30] [--responses 24] [--seed 0] [--threads 1]
 """
 
 from __future__ import annotations
@@ -130,11 +133,13 @@ def bench_grounding(count: int, rng: np.random.Generator) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30, help="timed repetitions per measurement (>= 1)")
-    parser.add_argument("--responses", type=int, default=8, help="responses timed for grounding (>= 1)")
+    parser.add_argument("--responses", type=int, default=24, help="responses timed for grounding (>= 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (>= 1)")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.responses < 1:
-        parser.error("--repeats and --responses must be >= 1")
+    if min(args.repeats, args.responses, args.threads) < 1:
+        parser.error("--repeats, --responses and --threads must be >= 1")
+    torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     print(f"torch threads: {torch.get_num_threads()}; medians of {args.repeats} runs")
     bench_estimator(args.repeats, rng)
