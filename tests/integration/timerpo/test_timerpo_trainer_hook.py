@@ -166,3 +166,15 @@ def test_alpha_zero_run_equals_verls_grpo_step_and_logs_grounding(transfer_queue
     _trainer(PPOTrainerSync, grpo)._compute_advantage(theirs, {})
     torch.testing.assert_close(_advantages(transfer_queue, ours), _advantages(transfer_queue, theirs))
     assert metrics["timerpo/grounding_mean"] == pytest.approx(np.mean([0.2, 0.8, 0.55, 0.1, 0.7]))
+
+
+def test_install_trainers_is_idempotent_and_keeps_verls_classes_as_bases():
+    import verl.trainer.ppo.v1 as v1
+
+    from verl_anomseer.timerpo.trainer import GroundingAdvantageMixin, install_trainers
+
+    before = dict(v1.trainer_base.TRAINER_REGISTRY)
+    install_trainers(v1)
+    assert v1.trainer_base.TRAINER_REGISTRY == before
+    assert before["sync"].__mro__[1:3] == (GroundingAdvantageMixin, v1.PPOTrainerSync)
+    assert before["colocate_async"].__mro__[2] is v1.PPOTrainerColocateAsync
