@@ -5,7 +5,8 @@ Post-import hooks (wrapt) register, when verl itself imports the module:
   verl.trainer.ppo.v1          -> the v1 trainers with the TimerPO grounding hook (timerpo.trainer)
   verl.trainer.main_ppo_v0     -> the legacy trainer's refusal of grounded timerpo runs
 verl swallows entry-point errors, so hook failures are logged and `check()` raises them; imported through
-`VERL_USE_EXTERNAL_MODULES=verl_anomseer.plugin` instead, hook failures propagate.
+`VERL_USE_EXTERNAL_MODULES=verl_anomseer.plugin` instead, hook failures propagate. At import it also calls
+`verl_anomseer.cpu.activate_if_requested()` (a no-op unless the opt-in CPU backend is requested).
 """
 
 from __future__ import annotations
@@ -17,11 +18,7 @@ from types import ModuleType
 
 import wrapt
 
-try:
-    from verl_anomseer.cpu import activate_if_requested
-except ImportError:  # the CPU backend package predates activate_if_requested
-    def activate_if_requested() -> None:
-        return None
+from verl_anomseer.cpu import activate_if_requested
 
 logger = logging.getLogger(__name__)
 STRICT = "verl_anomseer.plugin" in os.environ.get("VERL_USE_EXTERNAL_MODULES", "").split(",")
