@@ -106,6 +106,8 @@ def test_torch_inputs_give_the_numpy_result():
     assert ot_score(torch.from_numpy(H_r).float(), torch.from_numpy(H_e).float()) == pytest.approx(
         ot_score(H_r.astype(np.float32), H_e.astype(np.float32)), abs=1e-12)
     np.testing.assert_allclose(sinkhorn_plan(*map(torch.from_numpy, (a, b, C))).numpy(), sinkhorn_plan(a, b, C), atol=1e-12)
+    bf16_r, bf16_e = torch.from_numpy(H_r).bfloat16(), torch.from_numpy(H_e).bfloat16()
+    assert ot_score(bf16_r, bf16_e) == pytest.approx(ot_score(bf16_r.float().numpy(), bf16_e.float().numpy()), abs=1e-12)
 
 
 def test_masses_and_cost_against_scipy_and_sklearn():
