@@ -54,6 +54,11 @@ def test_byte_identical_rows_across_worker_counts(built, tmp_path):
         assert _sha(out / name) == _sha(built / name)
 
 
+def test_build_split_gives_the_rows_the_cli_writes(built):
+    rows = build.build_split("anomllm", ["range", "freq"], "test", 2)
+    assert rows == pq.read_table(built / "test.parquet").to_pylist()
+
+
 def test_sample_i_does_not_depend_on_the_number_of_samples(built, tmp_path):
     out = tmp_path / "more"
     assert (
