@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from verl_anomseer.eval.samples import Sample
-
-IMAGE_PLACEHOLDER = "<image>"
+from verl_anomseer.series.prompt import IMAGE_PLACEHOLDER
 
 
 @dataclass(frozen=True)
