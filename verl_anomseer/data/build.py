@@ -274,12 +274,17 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--length {args.length} is too short for the ExpCoT probes; use at least {MIN_LENGTH}")
     if args.seed < 0:
         raise UsageError(f"--seed must be non-negative, got {args.seed}")
-    out = args.out
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
-    if out.exists() and not args.overwrite:
-        raise UsageError(f"--out {out} already exists; pass --overwrite to replace it")
-    parent = out.absolute().parent
+    out = args.out = args.out.resolve()
+    if out.exists():
+        if not out.is_dir():
+            raise UsageError(f"--out {out} exists and is not a directory")
+        if not args.overwrite:
+            raise UsageError(f"--out {out} already exists; pass --overwrite to replace it")
+        if out == Path.cwd() or out in Path.cwd().parents:
+            raise UsageError(f"--out {out} contains the working directory; choose a dataset directory")
+        if any(out.iterdir()) and not (out / "manifest.json").is_file():
+            raise UsageError(f"--out {out} is not a dataset from this builder (no manifest.json); remove it yourself")
+    parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -291,7 +296,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def _publish(staging: Path, out: Path) -> None:
     """Move the finished ``staging`` directory to ``out``, replacing an old ``out`` only at the last moment."""
     if out.exists():
-        trash = Path(tempfile.mkdtemp(dir=out.absolute().parent, prefix=f".{out.name}.old-"))
+        trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
         os.replace(out, trash / out.name)
         os.replace(staging, out)
         shutil.rmtree(trash, ignore_errors=True)
@@ -310,7 +315,7 @@ def run(args: argparse.Namespace) -> dict:
         )
     ]
     out = args.out
-    staging = Path(tempfile.mkdtemp(dir=out.absolute().parent, prefix=f".{out.name}.tmp-"))
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         writers = {split: SplitWriter(staging / f"{split}.parquet") for split in SPLITS}
         for row in iter_rows(samples, args.workers, progress=not args.no_progress):

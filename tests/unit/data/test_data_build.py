@@ -101,7 +101,12 @@ def test_existing_output_needs_overwrite(built, tmp_path, capsys):
     out.mkdir()
     (out / "keep.txt").write_text("old")
     assert main([*SMALL, "--workers", "1", "--out", str(out)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    # --overwrite replaces only a previous build (a manifest), never an arbitrary directory
+    assert main([*SMALL, "--workers", "1", "--out", str(out), "--overwrite"]) == 2
+    assert "not a dataset from this builder" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "old"
+    (out / "manifest.json").write_text("{}")
     assert main([*SMALL, "--workers", "1", "--out", str(out), "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "test.parquet", "train.parquet"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]  # no staging or trash left behind
@@ -112,7 +117,7 @@ def test_interrupted_build_leaves_nothing_half_written(tmp_path, monkeypatch, ov
     out = tmp_path / "out"
     if overwrite:
         out.mkdir()
-        (out / "keep.txt").write_text("old")
+        (out / "manifest.json").write_text("old")
     real = build.make_sample_row
     calls = []
 
@@ -128,7 +133,8 @@ def test_interrupted_build_leaves_nothing_half_written(tmp_path, monkeypatch, ov
         main(args)
     assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if overwrite else [])
     if overwrite:
-        assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+        assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+        assert (out / "manifest.json").read_text() == "old"
 
 
 @pytest.mark.parametrize(
@@ -165,6 +171,15 @@ def test_missing_out_and_bad_out_paths(tmp_path, capsys):
     assert main(["--out", str(a_file / "sub" / "out")]) == 2
     assert "cannot create the parent" in capsys.readouterr().err
     assert a_file.read_text() == "x"
+
+
+def test_overwrite_never_replaces_the_working_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "manifest.json").write_text("{}")
+    for out in (".", str(tmp_path.parent)):
+        assert main(["--out", out, "--overwrite"]) == 2
+        assert "contains the working directory" in capsys.readouterr().err
+    assert (tmp_path / "manifest.json").is_file()
 
 
 def test_help_returns_zero(capsys):
