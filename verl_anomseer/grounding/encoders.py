@@ -87,7 +87,9 @@ class HFTokenEncoder:
                 return_tensors="pt",
             ).to(self.device)
             with torch.inference_mode():
-                hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+                hidden = self.model(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                ).last_hidden_state
             hidden = hidden.float().cpu()
             for j, i in enumerate(rows):
                 out[i] = hidden[j, : len(keep[i])][torch.tensor(keep[i])].clone()

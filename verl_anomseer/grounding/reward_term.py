@@ -41,7 +41,7 @@ class GroundingConfig:
     cache_size: int = 256
 
     @classmethod
-    def from_mapping(cls, config: Mapping | None) -> "GroundingConfig":
+    def from_mapping(cls, config: Mapping | None) -> GroundingConfig:
         """Validate a (possibly partial) mapping; unknown keys or bad values raise ``ValueError``."""
         config = dict(config or {})
         known = {f.name for f in fields(cls)}
@@ -69,7 +69,7 @@ class GroundingScorer:
 
     def __init__(self, cfg: GroundingConfig):
         self.cfg = cfg
-        kwargs = dict(device=cfg.device, max_length=cfg.max_length, batch_size=cfg.batch_size)
+        kwargs = {"device": cfg.device, "max_length": cfg.max_length, "batch_size": cfg.batch_size}
         self.encoder = (
             default_encoder(**kwargs) if cfg.encoder == DEFAULT_ENCODER else HFTokenEncoder(cfg.encoder, **kwargs)
         )

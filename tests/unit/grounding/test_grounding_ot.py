@@ -77,10 +77,12 @@ def test_plan_and_cost_match_pot_reference_solver(seed):
 
 def test_default_settings_match_pot_on_real_text_embeddings(minilm_encoder):
     """At the shipped eps/n_iter, on MiniLM embeddings of actual traces, POT's own 50-iteration run agrees."""
-    H_r, H_e = minilm_encoder.encode([
-        "The series is flat until index 300, where a spike reaches 4.2 sigma: a global point anomaly.",
-        "Observation: mean 0.01, std 0.31. A value of 1.4 at index 301 lies beyond mu + 3 sigma. Conclusion: global point.",
-    ])
+    H_r, H_e = minilm_encoder.encode(
+        [
+            "The series is flat until index 300, where a spike reaches 4.2 sigma: a global point anomaly.",
+            "Observation: mean 0.01, std 0.31. A value of 1.4 at index 301 lies beyond mu + 3 sigma. Conclusion: global point.",
+        ]
+    )
     a, b, C = token_masses(H_r), token_masses(H_e), cosine_cost(H_r, H_e)
     ref = pot.sinkhorn(a, b, C, 0.08, method="sinkhorn", numItermax=50, warn=False)
     np.testing.assert_allclose(sinkhorn_plan(a, b, C), ref, rtol=0, atol=1e-6)
@@ -104,14 +106,19 @@ def test_tiny_eps_uses_log_domain_and_matches_log_recurrence():
 def test_torch_inputs_give_the_numpy_result():
     H_r, H_e, a, b, C = random_problem(4)
     assert ot_score(torch.from_numpy(H_r).float(), torch.from_numpy(H_e).float()) == pytest.approx(
-        ot_score(H_r.astype(np.float32), H_e.astype(np.float32)), abs=1e-12)
-    np.testing.assert_allclose(sinkhorn_plan(*map(torch.from_numpy, (a, b, C))).numpy(), sinkhorn_plan(a, b, C), atol=1e-12)
+        ot_score(H_r.astype(np.float32), H_e.astype(np.float32)), abs=1e-12
+    )
+    np.testing.assert_allclose(
+        sinkhorn_plan(*map(torch.from_numpy, (a, b, C))).numpy(), sinkhorn_plan(a, b, C), atol=1e-12
+    )
     bf16_r, bf16_e = torch.from_numpy(H_r).bfloat16(), torch.from_numpy(H_e).bfloat16()
-    assert ot_score(bf16_r, bf16_e) == pytest.approx(ot_score(bf16_r.float().numpy(), bf16_e.float().numpy()), abs=1e-12)
+    assert ot_score(bf16_r, bf16_e) == pytest.approx(
+        ot_score(bf16_r.float().numpy(), bf16_e.float().numpy()), abs=1e-12
+    )
 
 
 def test_masses_and_cost_against_scipy_and_sklearn():
-    H_r, H_e, a, b, C = random_problem(5)
+    H_r, H_e, a, _, C = random_problem(5)
     np.testing.assert_allclose(a, softmax(np.linalg.norm(H_r, axis=1)), atol=1e-12)
     np.testing.assert_allclose(C, np.clip(1 - cosine_similarity(H_r, H_e), 0, 2), atol=1e-12)
 
@@ -140,11 +147,14 @@ def test_orthogonal_tokens_hand_derived():
     assert ot_distance(H, H, eps=eps, n_iter=2000) == pytest.approx(q, abs=1e-9)
 
 
-@pytest.mark.parametrize("H_r, H_e", [
-    (np.zeros((0, 4)), np.ones((3, 4))),
-    (np.ones((3, 4)), np.zeros((0, 4))),
-    (np.zeros((0, 4)), np.zeros((0, 4))),
-])
+@pytest.mark.parametrize(
+    "H_r, H_e",
+    [
+        (np.zeros((0, 4)), np.ones((3, 4))),
+        (np.ones((3, 4)), np.zeros((0, 4))),
+        (np.zeros((0, 4)), np.zeros((0, 4))),
+    ],
+)
 def test_empty_side_gives_w_one(H_r, H_e):
     assert ot_distance(H_r, H_e) == EMPTY_DISTANCE
     assert ot_score(H_r, H_e) == pytest.approx(math.exp(-2.0))
@@ -173,8 +183,18 @@ def test_huge_and_non_finite_hidden_states_stay_finite():
     assert cosine_cost(H_r[3:], np.array([[1.0, 0.0, 1.0]]))[0, 0] == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("kwargs", [{"eps": 0}, {"eps": -1.0}, {"eps": float("nan")}, {"n_iter": 0}, {"n_iter": 2.5},
-                                    {"tau": 0}, {"tau": float("inf")}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"eps": 0},
+        {"eps": -1.0},
+        {"eps": float("nan")},
+        {"n_iter": 0},
+        {"n_iter": 2.5},
+        {"tau": 0},
+        {"tau": float("inf")},
+    ],
+)
 def test_bad_parameters_raise(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         ot_score(np.ones((2, 3)), np.ones((2, 3)), **kwargs)

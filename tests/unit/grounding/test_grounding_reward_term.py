@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from verl_anomseer.grounding.ot import cosine_score, ot_score
 from verl_anomseer.grounding.reward_term import GroundingConfig, get_scorer, grounding_score, grounding_scores
 
-EXPCOT = ("Observation: mean 0.02, std 0.40; the global z-score peaks at 6.3 at index 412. Reasoning: the "
-          "k-sigma rule flags [410, 415). Conclusion: a global point anomaly at [410, 415).")
+EXPCOT = (
+    "Observation: mean 0.02, std 0.40; the global z-score peaks at 6.3 at index 412. Reasoning: the "
+    "k-sigma rule flags [410, 415). Conclusion: a global point anomaly at [410, 415)."
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +30,19 @@ def test_defaults_are_the_authors_settings():
     assert (cfg.eps, cfg.n_iter, cfg.tau) == (0.08, 50, 0.5)
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"similarty": "ot"}, "unknown grounding config key"),
-    ({"similarity": "wasserstein"}, "similarity must be one of"),
-    ({"eps": 0}, "eps must be"),
-    ({"tau": -1.0}, "tau must be"),
-    ({"n_iter": 0}, "n_iter must be"),
-    ({"max_length": 1.5}, "max_length must be"),
-    ({"cache_size": -1}, "cache_size must be"),
-    ({"encoder": ""}, "encoder must be"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"similarty": "ot"}, "unknown grounding config key"),
+        ({"similarity": "wasserstein"}, "similarity must be one of"),
+        ({"eps": 0}, "eps must be"),
+        ({"tau": -1.0}, "tau must be"),
+        ({"n_iter": 0}, "n_iter must be"),
+        ({"max_length": 1.5}, "max_length must be"),
+        ({"cache_size": -1}, "cache_size must be"),
+        ({"encoder": ""}, "encoder must be"),
+    ],
+)
 def test_bad_config_raises_a_clear_error(config, message):
     with pytest.raises(ValueError, match=message):
         grounding_score("text", EXPCOT, config)
@@ -79,12 +84,14 @@ def test_empty_response_gets_the_no_token_score(tiny_config):
     assert grounding_score("", EXPCOT, tiny_config) == pytest.approx(math.exp(-1.0 / 0.5))
 
 
-@given(st.one_of(
-    st.text(alphabet=st.characters(codec=None), max_size=300),  # includes lone surrogates
-    st.binary(max_size=100),
-    st.none(),
-    st.integers(),
-))
+@given(
+    st.one_of(
+        st.text(alphabet=st.characters(codec=None), max_size=300),  # includes lone surrogates
+        st.binary(max_size=100),
+        st.none(),
+        st.integers(),
+    )
+)
 @settings(max_examples=30)  # each example runs the tokenizer and a model forward twice
 def test_any_model_text_scores_in_unit_interval(tiny_bert_path, response):
     config = {"encoder": tiny_bert_path, "max_length": 64}
@@ -94,7 +101,7 @@ def test_any_model_text_scores_in_unit_interval(tiny_bert_path, response):
 
 
 def test_huge_response_is_bounded(tiny_config):
-    assert 0.0 <= grounding_score("spike " * 200_000 + "\U0001F600" * 10_000, EXPCOT, tiny_config) <= 1.0
+    assert 0.0 <= grounding_score("spike " * 200_000 + "\U0001f600" * 10_000, EXPCOT, tiny_config) <= 1.0
 
 
 def test_concurrent_calls_agree_with_serial_ones(tiny_config):
@@ -108,10 +115,14 @@ def test_concurrent_calls_agree_with_serial_ones(tiny_config):
 def test_default_minilm_rewards_grounded_reasoning():
     """With the shipped encoder a response that restates the ExpCoT's evidence scores higher than one
     about a different anomaly, which scores higher than off-topic text."""
-    grounded = ("<think>The z-score peaks above 6 around index 412, well beyond the 3-sigma band, so the points "
-                "410 to 415 form a global point anomaly.</think><answer>[[410, 415]]</answer><class>global point</class>")
-    other = ("<think>The period of the oscillation changes from 25 to 40 samples after index 300, a seasonal "
-             "anomaly.</think><answer>[[300, 420]]</answer><class>seasonal</class>")
+    grounded = (
+        "<think>The z-score peaks above 6 around index 412, well beyond the 3-sigma band, so the points "
+        "410 to 415 form a global point anomaly.</think><answer>[[410, 415]]</answer><class>global point</class>"
+    )
+    other = (
+        "<think>The period of the oscillation changes from 25 to 40 samples after index 300, a seasonal "
+        "anomaly.</think><answer>[[300, 420]]</answer><class>seasonal</class>"
+    )
     off_topic = "I enjoy cooking pasta with fresh tomatoes and basil on Sunday evenings with my family."
     for similarity in ("ot", "cosine"):
         s = [grounding_score(r, EXPCOT, {"similarity": similarity}) for r in (grounded, other, off_topic)]
