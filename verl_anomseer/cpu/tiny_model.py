@@ -54,7 +54,7 @@ CHAT_TEMPLATE = (
     "{% elif 'text' in item %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-_RECIPE_VERSION = 2
+_RECIPE_VERSION = 3
 
 
 def answer_text(rng: random.Random, length: int = 1000) -> str:
@@ -168,22 +168,39 @@ def _build_processor(tok):
     )
 
 
-def _sft(model, tok, steps: int, seed: int, batch_size: int = 16) -> None:
-    """Fit the language model on random answers in the task format after the assistant header (text only:
-    cheap, and the format carries over to prompts with a plot in front)."""
+def _sft(model, processor, steps: int, seed: int, batch_size: int = 8) -> None:
+    """Fit the model on random answers in the task format, each after a short chat prompt with a plot."""
+    import numpy as np
     import torch
+    from PIL import Image
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    header = "<|im_start|>assistant\n"
-    n_header = len(tok(header)["input_ids"])
+    tok = processor.tokenizer
+    image = Image.fromarray((np.random.default_rng(seed).random((84, 112, 3)) * 255).astype("uint8"))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Find the anomalies."}]}]
+    prompt = processor(
+        text=[processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)],
+        images=[image],
+        return_tensors="pt",
+    )
+    prompt_ids = prompt["input_ids"].repeat(batch_size, 1)
+    vision = {
+        "pixel_values": prompt["pixel_values"].repeat(batch_size, 1),
+        "image_grid_thw": prompt["image_grid_thw"].repeat(batch_size, 1),
+        "mm_token_type_ids": (prompt_ids == model.config.image_token_id).long(),
+    }
     optim = torch.optim.AdamW(model.parameters(), lr=5e-3)
     model.train()
     for _ in range(steps):
-        batch = tok([header + answer_text(rng) + "<|im_end|>" for _ in range(batch_size)], padding=True, return_tensors="pt")
-        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-        labels[:, :n_header] = -100
-        model(**batch, labels=labels).loss.backward()
+        answers = tok([answer_text(rng) + "<|im_end|>" for _ in range(batch_size)], padding=True, return_tensors="pt")
+        input_ids = torch.cat([prompt_ids, answers["input_ids"]], dim=1)
+        attention_mask = torch.cat([torch.ones_like(prompt_ids), answers["attention_mask"]], dim=1)
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+        labels[:, : prompt_ids.shape[1]] = -100
+        mm_types = torch.nn.functional.pad(vision["mm_token_type_ids"], (0, answers["input_ids"].shape[1]))
+        batch = dict(vision, mm_token_type_ids=mm_types)
+        model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **batch).loss.backward()
         optim.step()
         optim.zero_grad()
     model.eval()
@@ -211,7 +228,7 @@ def build_tiny_qwen25vl(out_dir: str | os.PathLike, sft_steps: int = 0, seed: in
     model = _build_model(tok)
     processor = _build_processor(tok)
     if sft_steps:
-        _sft(model, tok, sft_steps, seed)
+        _sft(model, processor, sft_steps, seed)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

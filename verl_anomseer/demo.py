@@ -1,0 +1,189 @@
+"""`make demo`: the whole AnomSeer pipeline on a laptop CPU, through unmodified verl.
+
+    python -m verl_anomseer.demo --out runs/demo
+
+1. builds a small ExpCoT dataset (the `data_prep/build_expcot.py` builder)     -> OUT/data
+2. builds the tiny Qwen2.5-VL, format-tuned for `--sft-steps` steps            -> OUT/model
+3. trains `--steps` TimerPO steps with grounding: `python -m verl.trainer.main_ppo` on the CPU backend
+   (recipe `cpu_smoke`) -> OUT/train.log, OUT/metrics.jsonl (verl's file logger),
+   OUT/rollouts/<step>.jsonl (generations and scores), OUT/checkpoints/global_step_N/actor/huggingface
+4. evaluates that checkpoint on the test split (`python -m verl_anomseer.eval --backend hf`) -> OUT/eval
+Data and model are reused when already built with the same settings; training and evaluation rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from verl_anomseer.cpu import ENV_FLAG
+
+RECIPE = ("--config-path=pkg://verl_anomseer.recipes", "--config-name=cpu_smoke")
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "WANDB_MODE": "disabled",
+    "TOKENIZERS_PARALLELISM": "false",
+    "RAY_AUTH_MODE": "disabled",
+}
+SUMMARY_KEYS = (
+    "critic/score/mean",
+    "timerpo/grounding_mean",
+    "timerpo/proj_coef_mean",
+    "actor/grad_norm",
+    "training/rollout_probs_diff_max",
+    "timing_s/step",
+)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m verl_anomseer.demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="output folder (data, model, logs, checkpoint, eval)")
+    p.add_argument("--steps", type=_positive, default=2, help="TimerPO training steps (default 2)")
+    p.add_argument("--algorithm", choices=("timerpo", "grpo"), default="timerpo", help="advantage estimator")
+    p.add_argument("--data", type=Path, help="dataset folder to use or build (default OUT/data)")
+    p.add_argument("--model", type=Path, help="tiny model folder to use or build (default OUT/model)")
+    p.add_argument("--per-category", type=_positive, default=1, help="train and test series per category")
+    p.add_argument("--sft-steps", type=int, default=150, help="format-tuning steps of the tiny model (0: random)")
+    p.add_argument("--timeout", type=_positive, default=540, help="seconds allowed for training")
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation of the checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="hide the dataset builder's progress bar")
+    return p
+
+
+def build_data(out: Path, per_category: int, no_progress: bool) -> Path:
+    """The small ExpCoT dataset (AnomLLM suite, 400 points), built once."""
+    from verl_anomseer.data.build import main as build_main
+
+    if not (out / "manifest.json").is_file():
+        argv = ["--out", str(out), "--length", "400", "--workers", "1"]
+        argv += ["--train-per-category", str(per_category), "--test-per-category", str(per_category)]
+        argv += ["--overwrite"] + (["--no-progress"] if no_progress else [])
+        rc = build_main(argv)
+        if rc:
+            raise SystemExit(f"demo: building the dataset failed (exit {rc})")
+    return out
+
+
+def train_command(data: Path, model: Path, run: Path, steps: int, algorithm: str) -> list[str]:
+    """The `main_ppo` command line of the demo's training run (recipe `cpu_smoke`)."""
+    command = [sys.executable, "-m", "verl.trainer.main_ppo", *RECIPE]
+    command += [
+        f"data.train_files={data / 'train.parquet'}",
+        f"data.val_files={data / 'test.parquet'}",
+        f"actor_rollout_ref.model.path={model}",
+        f"trainer.total_training_steps={steps}",
+        f"trainer.save_freq={steps}",
+        f"trainer.default_local_dir={run / 'checkpoints'}",
+        f"trainer.rollout_data_dir={run / 'rollouts'}",
+        f"trainer.experiment_name=demo_{algorithm}",
+    ]
+    if algorithm == "grpo":  # verl's own estimator, and no grounding term in the reward
+        command += ["algorithm.adv_estimator=grpo", "~reward.custom_reward_function.reward_kwargs.grounding"]
+    return command
+
+
+def train_env(metrics: Path) -> dict[str, str]:
+    env = dict(os.environ, **OFFLINE_ENV)
+    env[ENV_FLAG] = "1"
+    env["VERL_FILE_LOGGER_PATH"] = str(metrics)
+    return env
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """verl's file logger: one JSON object `{"step": n, "data": {metric: value}}` per training step."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_training(data: Path, model: Path, out: Path, steps: int, algorithm: str, timeout: int) -> Path:
+    """Run main_ppo; return the Hugging Face checkpoint of the last step."""
+    metrics, log = out / "metrics.jsonl", out / "train.log"
+    for stale in (metrics, out / "checkpoints", out / "rollouts"):
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+    command = train_command(data, model, out, steps, algorithm)
+    print(f"demo: training {steps} {algorithm} steps on the CPU backend (log: {log})", flush=True)
+    with log.open("w") as fh:
+        try:
+            proc = subprocess.run(command, env=train_env(metrics), stdout=fh, stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SystemExit(f"demo: training did not finish within {timeout} s; see {log}") from None
+    if proc.returncode != 0:
+        raise SystemExit(f"demo: training failed (exit {proc.returncode}); the end of {log} says why")
+    checkpoint = out / "checkpoints" / f"global_step_{steps}" / "actor" / "huggingface"
+    if not (checkpoint / "config.json").is_file():
+        raise SystemExit(f"demo: training finished but wrote no Hugging Face checkpoint at {checkpoint}")
+    return checkpoint
+
+
+def run_eval(data: Path, checkpoint: Path, out: Path) -> int:
+    command = [sys.executable, "-m", "verl_anomseer.eval", "--data", str(data / "test.parquet")]
+    command += ["--backend", "hf", "--model", str(checkpoint), "--device", "cpu", "--max-new-tokens", "48"]
+    command += ["--out", str(out)]
+    print(f"demo: evaluating {checkpoint} on the test split", flush=True)
+    return subprocess.run(command, env=dict(os.environ, **OFFLINE_ENV)).returncode
+
+
+def _summary(records: list[dict]) -> str:
+    lines = []
+    for record in records:
+        values = record["data"]
+        shown = ", ".join(
+            f"{key.split('/')[-1] if key.startswith('timing') else key}={values[key]:.4g}"
+            for key in SUMMARY_KEYS
+            if isinstance(values.get(key), (int, float)) and math.isfinite(values[key])
+        )
+        lines.append(f"  step {record['step']}: {shown}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.sft_steps < 0:
+        _parser().error(f"--sft-steps must be >= 0, got {args.sft_steps}")
+    out = args.out.resolve()
+    if out.exists() and not out.is_dir():
+        _parser().error(f"--out {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.update(OFFLINE_ENV)
+    started = time.monotonic()
+
+    from verl_anomseer.cpu.tiny_model import build_tiny_qwen25vl
+
+    data = build_data((args.data or out / "data").resolve(), args.per_category, args.no_progress)
+    print(f"demo: building the tiny Qwen2.5-VL ({args.sft_steps} format-tuning steps)", flush=True)
+    model = build_tiny_qwen25vl((args.model or out / "model").resolve(), sft_steps=args.sft_steps)
+    checkpoint = run_training(data, model, out, args.steps, args.algorithm, args.timeout)
+    eval_dir = out / "eval"
+    eval_rc = None if args.no_eval else run_eval(data, checkpoint, eval_dir)
+
+    print(f"\ndemo: done in {time.monotonic() - started:.0f} s")
+    print(f"  data        {data}")
+    print(f"  model       {model}")
+    print(f"  train log   {out / 'train.log'}")
+    print(f"  metrics     {out / 'metrics.jsonl'}")
+    print(f"  generations {out / 'rollouts'}")
+    print(_summary(read_metrics(out / "metrics.jsonl")))
+    print(f"  checkpoint  {checkpoint}")
+    if eval_rc is not None:
+        print(f"  evaluation  {eval_dir}" + ("" if eval_rc == 0 else f" (failed, exit {eval_rc})"))
+    return 0 if not eval_rc else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
