@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=_positive(int), default=1024)
     p.add_argument("--batch-size", type=_positive(int), default=8, help="hf/vllm prompts per generate call")
     p.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (auto: cuda if available)")
+    p.add_argument("--workers", type=_positive(int), default=1, help="detector: parallel processes")
     p.add_argument("--limit", type=_positive(int), help="evaluate only the first N rows")
     p.add_argument("--concurrency", type=_positive(int), default=4, help="openai: parallel requests")
     p.add_argument("--rate-limit", type=_positive(float), help="openai: max requests per second")
@@ -106,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         samples = load_samples(args.data, limit=args.limit)
         backend = make_backend(args.backend, model=args.model, detector=args.detector, decoding=decoding,
-                               device=args.device, batch_size=args.batch_size, concurrency=args.concurrency,
-                               rate_limit=args.rate_limit, max_retries=args.max_retries, timeout=args.timeout)
+                               device=args.device, batch_size=args.batch_size, workers=args.workers,
+                               concurrency=args.concurrency, rate_limit=args.rate_limit,
+                               max_retries=args.max_retries, timeout=args.timeout)
         check_run_settings(args.out, backend.settings)
         store = PredictionStore(args.out / PREDICTIONS)
         backend.check()

@@ -69,8 +69,19 @@ def test_every_detector_produces_the_report(eval_parquet, tmp_path, detector):
     assert json.loads((out / "run.json").read_text())["detector"] == detector
 
 
+@pytest.mark.slow  # two spawned worker processes import the stack
+def test_detector_workers_give_the_same_predictions(eval_parquet, tmp_path):
+    texts = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert cli.main(["--data", str(eval_parquet), "--backend", "detector", "--detector", "probes",
+                         "--workers", str(workers), "--out", str(out)]) == 0
+        texts[workers] = read_jsonl(out / "predictions.jsonl")[["series_id", "text"]].values.tolist()
+    assert texts[1] == texts[2]
+
+
 def test_interrupted_run_resumes_to_the_same_report(eval_parquet, tmp_path, monkeypatch):
-    argv = ["--data", str(eval_parquet), "--backend", "detector", "--detector", "iforest", "--seeds", "0", "1"]
+    argv = ["--data", str(eval_parquet), "--backend", "detector", "--detector", "ksigma", "--seeds", "0", "1"]
     full = tmp_path / "full"
     assert cli.main([*argv, "--out", str(full)]) == 0
 

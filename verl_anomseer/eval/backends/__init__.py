@@ -18,7 +18,7 @@ def make_backend(name: str, *, model: str | None, detector: str | None, decoding
     if name == "detector":
         from verl_anomseer.eval.backends.detector import DetectorBackend
 
-        return DetectorBackend(detector)
+        return DetectorBackend(detector, workers=options["workers"])
     if name == "hf":
         from verl_anomseer.eval.backends.hf import HFBackend
 

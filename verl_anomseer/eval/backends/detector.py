@@ -12,7 +12,9 @@ A single-probe detector that finds nothing answers ``[]`` / ``normal``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import multiprocessing
+from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -43,11 +45,44 @@ def iforest_intervals(values: np.ndarray, seed: int = 0, window: int = IFOREST_W
     return mask_to_intervals(intervals_to_mask([(int(s), int(s) + window) for s in starts], len(values)))
 
 
-class DetectorBackend:
-    """A classical detector answering in the model's format; deterministic except ``iforest`` (seeded)."""
+def detector_answer(detector: str, seed: int, values: np.ndarray) -> str:
+    """The canonical answer text of ``detector`` on ``values``; a series it rejects gives a think-only text."""
+    from verl_anomseer import expcot
 
-    def __init__(self, detector: str | None):
-        self.detector = detector
+    try:
+        if detector == "probes":
+            report = expcot.analyze(values)
+            stats = ", ".join(f"{k}={v:.4g}" for k, v in sorted(report.stats.items()))
+            why = f"probe {report.detector}{' (denoised)' if report.denoised else ''}: {stats}"
+            return canonical_answer(report.intervals, report.label, why)
+        if detector == "iforest":
+            intervals = iforest_intervals(values, seed=seed)
+        else:
+            intervals = {"discord": expcot.discord_intervals, "ksigma": expcot.ksigma_intervals}[detector](values)
+    except ValueError as exc:  # recorded (and scored) as an unreadable answer, never dropped
+        return f"<think>{detector} detector failed: {exc}</think>"
+    label = SINGLE_PROBE_CLASS[detector] if intervals else NORMAL
+    return canonical_answer(intervals, label, f"{detector} detector: {len(intervals)} interval(s)")
+
+
+def _init_worker() -> None:
+    """Per worker process: stumpy's persistent JIT cache and one numba thread (the pool is the parallelism)."""
+    import numba
+
+    from verl_anomseer.expcot import stumpy_cache
+
+    stumpy_cache.enable()
+    numba.set_num_threads(1)
+
+
+class DetectorBackend:
+    """A classical detector answering in the model's format; deterministic except ``iforest`` (seeded).
+
+    ``workers > 1`` runs the detector in that many spawned processes (answers identical, in order).
+    """
+
+    def __init__(self, detector: str | None, workers: int = 1):
+        self.detector, self.workers = detector, workers
         self.settings = {"backend": "detector", "detector": detector}
         if detector == "iforest":
             self.settings |= {"window": IFOREST_WINDOW, "contamination": IFOREST_CONTAMINATION}
@@ -63,33 +98,11 @@ class DetectorBackend:
             stumpy_cache.enable()
 
     def generate(self, samples: list[Sample], seed: int) -> Iterator[tuple[Sample, str]]:
-        answer = self._answerer(seed)
-        for sample in samples:
-            try:
-                yield sample, answer(sample.values)
-            except ValueError as exc:  # a series the detector rejects: recorded as an unreadable answer
-                yield sample, f"<think>{self.detector} detector failed: {exc}</think>"
-
-    def _answerer(self, seed: int) -> Callable[[np.ndarray], str]:
-        from verl_anomseer import expcot
-
-        if self.detector == "probes":
-            def probes(values: np.ndarray) -> str:
-                report = expcot.analyze(values)
-                stats = ", ".join(f"{k}={v:.4g}" for k, v in sorted(report.stats.items()))
-                why = f"probe {report.detector}{' (denoised)' if report.denoised else ''}: {stats}"
-                return canonical_answer(report.intervals, report.label, why)
-
-            return probes
-        find = {
-            "discord": expcot.discord_intervals,
-            "ksigma": expcot.ksigma_intervals,
-            "iforest": lambda values: iforest_intervals(values, seed=seed),
-        }[self.detector]
-
-        def single(values: np.ndarray) -> str:
-            intervals = find(values)
-            label = SINGLE_PROBE_CLASS[self.detector] if intervals else NORMAL
-            return canonical_answer(intervals, label, f"{self.detector} detector: {len(intervals)} interval(s)")
-
-        return single
+        answer = partial(detector_answer, self.detector, seed)
+        values = (s.values for s in samples)
+        if self.workers == 1 or len(samples) < 2:
+            yield from zip(samples, map(answer, values))
+            return
+        chunksize = max(1, min(16, len(samples) // (self.workers * 4)))
+        with multiprocessing.get_context("spawn").Pool(self.workers, initializer=_init_worker) as pool:
+            yield from zip(samples, pool.imap(answer, values, chunksize=chunksize))
