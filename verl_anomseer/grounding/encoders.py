@@ -49,14 +49,14 @@ class HFTokenEncoder:
             raise ValueError(f"max_length must be an integer >= 1, got {max_length!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         self.model_path = str(model_path)
         self.device = torch.device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModel.from_pretrained(self.model_path).to(self.device).eval()
+        self.model = _load_base_model(self.model_path).to(self.device).eval()
         self.model.requires_grad_(False)
         positions = getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
         self.max_length = min(max_length, positions) if positions else max_length
@@ -94,6 +94,28 @@ class HFTokenEncoder:
             for j, i in enumerate(rows):
                 out[i] = hidden[j, : len(keep[i])][torch.tensor(keep[i])].clone()
         return out
+
+
+def _load_base_model(model_path: str) -> torch.nn.Module:
+    """The checkpoint's base model (no LM/classification head), every weight read from the checkpoint.
+
+    It is loaded through the architecture the checkpoint was saved with (``config.architectures``), then
+    its ``base_model`` is kept: a head checkpoint (e.g. ``Qwen2_5_VLForConditionalGeneration``) loaded
+    straight into ``AutoModel`` can silently leave its weights random. Missing weights raise.
+    """
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(model_path)
+    saved_as = [getattr(transformers, name, None) for name in (config.architectures or [])]
+    loader = next((cls for cls in saved_as if cls is not None), transformers.AutoModel)
+    model, info = loader.from_pretrained(model_path, output_loading_info=True)
+    if info["missing_keys"]:
+        missing = sorted(info["missing_keys"])
+        raise ValueError(
+            f"{model_path}: {len(missing)} weights of {type(model).__name__} are not in the checkpoint "
+            f"(e.g. {missing[:3]}); the grounding encoder would be partly random"
+        )
+    return model.base_model
 
 
 class CachedEncoder:

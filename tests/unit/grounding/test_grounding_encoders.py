@@ -108,3 +108,33 @@ def test_cache_is_thread_safe(tiny_bert_path):
 def test_cache_size_validation(tiny_bert_path):
     with pytest.raises(ValueError, match="cache size"):
         CachedEncoder(HFTokenEncoder(tiny_bert_path), maxsize=-1)
+
+
+def test_policy_checkpoint_gives_the_actors_last_hidden_states(tiny_vl_model):
+    """A Qwen2.5-VL checkpoint (what the policy is): the encoder returns the full model's last hidden
+    states, as the authors' `output.hidden_states[-1]`, from the checkpoint's trained weights."""
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    text = "Observation: the level jumps at index 300 and stays high."
+    H = HFTokenEncoder(tiny_vl_model).encode([text])[0]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_vl_model)
+    enc = tokenizer(text, return_special_tokens_mask=True, return_tensors="pt")
+    model = AutoModelForImageTextToText.from_pretrained(tiny_vl_model).eval()
+    with torch.inference_mode():
+        ref = model(input_ids=enc["input_ids"], output_hidden_states=True).hidden_states[-1][0]
+    torch.testing.assert_close(H, ref[enc["special_tokens_mask"][0] == 0].float(), atol=1e-5, rtol=1e-5)
+
+
+def test_checkpoint_with_missing_weights_is_refused(tiny_bert_path, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bert_path, broken)
+    weights = load_file(broken / "model.safetensors")
+    dropped = next(k for k in weights if "encoder.layer.0.attention" in k)
+    del weights[dropped]
+    save_file(weights, broken / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match="partly random"):
+        HFTokenEncoder(broken)

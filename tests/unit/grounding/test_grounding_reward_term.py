@@ -127,3 +127,16 @@ def test_default_minilm_rewards_grounded_reasoning():
     for similarity in ("ot", "cosine"):
         s = [grounding_score(r, EXPCOT, {"similarity": similarity}) for r in (grounded, other, off_topic)]
         assert s[0] > s[1] > s[2], (similarity, s)
+
+
+def test_grounding_imports_no_verl():
+    """A domain package (DESIGN §2): importing it must not pull in verl."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, verl_anomseer.grounding.reward_term, verl_anomseer.grounding.encoders, verl_anomseer.grounding.ot;"
+        "bad = sorted(m for m in sys.modules if m == 'verl' or m.startswith('verl.')); print(bad); sys.exit(bool(bad))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
