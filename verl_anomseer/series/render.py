@@ -1,9 +1,10 @@
 """The AnomLLM plot style, without ground truth: 10 x 1.5 in at 100 dpi, y-limits (-1, 1), one steelblue
-line, matplotlib's default ticks (so x positions can be read off the axis). Nothing but the series is drawn.
+line, matplotlib's default ticks (so x positions can be read off the axis), a tight layout (as AnomLLM's
+figures, so the tick labels fit in the 150 px). Nothing but the series is drawn.
 
-``render_png`` keeps one Agg figure per process and, per series length, a cached background (axes, ticks,
-labels: they depend only on the length because the y-limits are fixed); each call restores it and draws
-the line on top (the line's z-order puts it above the spines in ``plot_series`` too, so both give the same
+``render_png`` keeps, per thread and series length, one Agg figure whose background (layout, axes, ticks,
+labels: they depend only on the length because the y-limits are fixed) is drawn once; each call restores it
+and draws the line on top (the line's z-order puts it above the spines in ``plot_series`` too, so both give the same
 pixels). The PNG is RGB, zlib level ``COMPRESS_LEVEL``.
 """
 
@@ -32,34 +33,24 @@ def plot_series(ax, values) -> None:
     ax.set_ylim(*YLIM)
 
 
-class _Renderer:
-    """One reusable figure: a cached background per series length, the line blitted on top."""
+class _Plot:
+    """The figure of one series length: its background (layout, axes, ticks) drawn once, the line blitted on top."""
 
-    def __init__(self) -> None:
+    def __init__(self, length: int) -> None:
         self.figure = Figure(figsize=FIGSIZE, dpi=DPI)
         self.canvas = FigureCanvasAgg(self.figure)
         self.ax = self.figure.add_subplot()
-        plot_series(self.ax, [0.0, 0.0])
-        self.line = self.ax.lines[0]
-        self.backgrounds: dict[int, object] = {}
-
-    def _background(self, length: int):
-        if length not in self.backgrounds:
-            self.line.set_data(np.arange(length), np.zeros(length))
-            self.ax.set_autoscalex_on(True)  # render() pinned the previous length's x-limits
-            self.ax.relim()
-            self.ax.autoscale_view(scalex=True, scaley=False)
-            self.line.set_visible(False)
-            self.canvas.draw()
-            self.line.set_visible(True)
-            self.backgrounds[length] = (self.ax.get_xlim(), self.canvas.copy_from_bbox(self.figure.bbox))
-        return self.backgrounds[length]
+        plot_series(self.ax, np.zeros(length))
+        self.figure.tight_layout()
+        (self.line,) = self.ax.lines
+        self.line.set_visible(False)
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.figure.bbox)
+        self.line.set_visible(True)
 
     def render(self, y: np.ndarray) -> bytes:
-        xlim, background = self._background(len(y))
-        self.ax.set_xlim(xlim)
-        self.canvas.restore_region(background)
-        self.line.set_data(np.arange(len(y)), y)
+        self.canvas.restore_region(self.background)
+        self.line.set_ydata(y)
         self.ax.draw_artist(self.line)
         rgb = np.asarray(self.canvas.buffer_rgba())[..., :3]
         buf = io.BytesIO()
@@ -77,6 +68,7 @@ def render_png(values) -> bytes:
         raise ValueError(f"render_png needs a 1-D series of at least 2 points; got shape {y.shape}")
     if not np.isfinite(y).all():
         raise ValueError("render_png needs finite values")
-    if not hasattr(_local, "renderer"):
-        _local.renderer = _Renderer()
-    return _local.renderer.render(y)
+    plots = _local.__dict__.setdefault("plots", {})
+    if y.size not in plots:
+        plots[y.size] = _Plot(y.size)
+    return plots[y.size].render(y)

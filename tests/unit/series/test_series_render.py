@@ -28,6 +28,7 @@ def _full_draw(values) -> tuple[np.ndarray, object]:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     plot_series(ax, values)
+    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return _decode(buf.getvalue()), ax
@@ -71,7 +72,7 @@ def test_cached_blit_equals_a_full_draw_across_lengths():
 )
 def test_no_ground_truth_shading_on_the_pixels(series):
     assert series.intervals, "the case must carry ground truth"
-    values = 0.9 * series.values / max(1.0, np.abs(series.values).max())  # keep the line off the top/bottom bands
+    values = 0.8 * series.values / max(1.0, np.abs(series.values).max())  # keep the line off the top/bottom bands
     _, ax = _full_draw(values)
     _assert_no_shading(_decode(render_png(values)), ax, series.intervals, len(values))
 
@@ -79,7 +80,7 @@ def test_no_ground_truth_shading_on_the_pixels(series):
 def test_the_pixel_check_catches_the_authors_shading():
     """The released plots shade GT with ``axvspan(alpha=0.2)``; the check above must reject such an image."""
     series = generate("vta", "shapelet", 0, 3)
-    values = 0.9 * series.values
+    values = 0.8 * series.values
     _, ax = _full_draw(values)
     for start, end in series.intervals:
         ax.axvspan(start, end, alpha=0.2, color="steelblue")
@@ -91,15 +92,15 @@ def test_the_pixel_check_catches_the_authors_shading():
 
 def _assert_no_shading(image, ax, intervals, length):
     height = image.shape[0]
-    top, left = _pixel(ax, 0, 0.96, height)
-    bottom, right = _pixel(ax, length - 1, -0.96, height)
+    top, left = _pixel(ax, 0, 0.92, height)
+    bottom, right = _pixel(ax, length - 1, -0.92, height)
     gt_columns = np.zeros(image.shape[1], dtype=bool)
     for start, end in intervals:
         gt_columns[_pixel(ax, start, 0, height)[1] : _pixel(ax, end - 1, 0, height)[1] + 1] = True
     columns = np.arange(left, right + 1)
     inside, outside = columns[gt_columns[columns]], columns[~gt_columns[columns]]
     assert inside.size and outside.size
-    # 1. Bands the line never reaches (|y| ~ 0.96) are pure white, inside and outside the GT spans alike.
+    # 1. Bands the line never reaches (|y| ~ 0.92) are pure white, inside and outside the GT spans alike.
     for row in (top, top + 1, bottom - 1, bottom):
         assert (image[row, inside] == WHITE).all() and (image[row, outside] == WHITE).all()
     # 2. Every interior pixel is white or an antialiased blend of steelblue over white: nothing else is drawn.
