@@ -53,6 +53,10 @@ class HFTokenEncoder:
 
         self.model_path = str(model_path)
         self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"grounding encoder device {device!r} requested but CUDA is not available: use device='cpu'"
+            )
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token

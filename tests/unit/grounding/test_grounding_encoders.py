@@ -68,6 +68,9 @@ def test_bad_encoder_arguments(tiny_bert_path):
         HFTokenEncoder(tiny_bert_path, max_length=0)
     with pytest.raises(ValueError, match="batch_size"):
         HFTokenEncoder(tiny_bert_path, batch_size=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            HFTokenEncoder(tiny_bert_path, device="cuda")
 
 
 class CountingEncoder:
