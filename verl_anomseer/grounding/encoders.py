@@ -35,7 +35,7 @@ def _clean_text(text: str, max_chars: int) -> str:
 
 
 class HFTokenEncoder:
-    """Last hidden state of a Hugging Face model (``AutoTokenizer`` + ``AutoModel``), frozen, eval mode.
+    """Last hidden state of a Hugging Face model (its base model, see :func:`_load_base_model`), frozen, eval mode.
 
     Texts are tokenized without a chat template, truncated to ``max_length`` tokens (special tokens
     included, capped by the model's position limit), sorted by length and run in batches of
@@ -59,6 +59,8 @@ class HFTokenEncoder:
             )
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         if self.tokenizer.pad_token_id is None:
+            if self.tokenizer.eos_token is None:
+                raise ValueError(f"{self.model_path}: the tokenizer has neither a pad nor an eos token to pad with")
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = _load_base_model(self.model_path).to(self.device).eval()
         self.model.requires_grad_(False)

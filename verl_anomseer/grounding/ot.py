@@ -9,10 +9,10 @@ For response embeddings ``H_r`` (T_r, D) and reference (ExpCoT) embeddings ``H_e
 - ``W = <T, C>`` (transport cost, no entropy term); ``W = 1`` when either side has no tokens;
 - score ``s = clip(exp(-W / tau), 0, 1)``.
 
-Every function takes torch tensors (any device) or numpy arrays, computes in float64 numpy on the CPU
-(POT's numpy backend: on CPU it is faster than its torch backend and less hurt by busy cores)
-and never returns NaN or inf (huge or non-finite hidden states, zero vectors, single tokens, empty
-sequences).
+The embedding functions take torch tensors (any device, any float dtype) or numpy arrays, compute in
+float64 numpy on the CPU (POT's numpy backend: on CPU it is faster than its torch backend and less hurt
+by busy cores) and never return NaN or inf (huge or non-finite hidden states, zero vectors, single
+tokens, empty sequences).
 """
 
 from __future__ import annotations
