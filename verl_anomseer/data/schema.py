@@ -65,7 +65,7 @@ def make_row(series, split: str, index: int, png: bytes, prompt: str, expcot: st
             "split": split,
             "index": int(index),
         },
-        "series": [float(v) for v in series.values],
+        "series": series.values.tolist(),
     }
 
 

@@ -52,9 +52,9 @@ class _Plot:
         self.canvas.restore_region(self.background)
         self.line.set_ydata(y)
         self.ax.draw_artist(self.line)
-        rgb = np.asarray(self.canvas.buffer_rgba())[..., :3]
+        rgba = Image.frombuffer("RGBA", self.canvas.get_width_height(), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
         buf = io.BytesIO()
-        Image.fromarray(rgb).save(buf, format="png", compress_level=COMPRESS_LEVEL)
+        rgba.convert("RGB").save(buf, format="png", compress_level=COMPRESS_LEVEL)
         return buf.getvalue()
 
 
