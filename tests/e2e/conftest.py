@@ -61,7 +61,10 @@ def run_demo(out: Path, *args: str) -> DemoRun:
         before = set(ray_processes())
         proc = subprocess.run(
             [sys.executable, "-m", "verl_anomseer.demo", "--out", str(out), "--no-progress", *args],
-            capture_output=True, text=True, timeout=RUN_TIMEOUT + 120,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT + 120,
         )
         deadline, leftover = time.monotonic() + RAY_EXIT_GRACE, {}
         while time.monotonic() < deadline:

@@ -22,7 +22,7 @@ def test_demo_trains_saves_and_evaluates(demo_timerpo):
     metrics = run.metrics
     assert sorted(metrics) == [1, 2]
     checkpoint = run.out / "checkpoints" / "global_step_2" / "actor" / "huggingface"
-    assert (checkpoint / "model.safetensors").is_file() and (checkpoint / "preprocessor_config.json").is_file()
+    assert (checkpoint / "model.safetensors").is_file() and (checkpoint / "processor_config.json").is_file()
     assert str(checkpoint) in run.stdout and str(run.out / "metrics.jsonl") in run.stdout
     assert any((run.out / "eval").rglob("*.jsonl")), "the evaluation wrote no per-sample records"
 
@@ -35,11 +35,19 @@ def test_timerpo_metrics_present_finite_and_grounding_in_range(demo_timerpo):
         assert 0.0 < timerpo["timerpo/grounding_mean"] <= 1.0
 
 
-@pytest.mark.parametrize("which", ["demo_timerpo", "demo_grpo"])
-def test_advantages_and_gradients_are_not_zero(which, request):
-    metrics = _finished(request.getfixturevalue(which)).metrics
-    for step, values in metrics.items():
-        assert max(abs(values["critic/advantages/max"]), abs(values["critic/advantages/min"])) > 0, step
+def _advantage_spread(values: dict) -> float:
+    return max(abs(values["critic/advantages/max"]), abs(values["critic/advantages/min"]))
+
+
+def test_timerpo_advantages_and_gradients_are_never_zero(demo_timerpo):
+    """The grounded term separates responses even in groups whose task rewards tie."""
+    for step, values in _finished(demo_timerpo).metrics.items():
+        assert _advantage_spread(values) > 0 and values["actor/grad_norm"] > 0, step
+
+
+def test_grpo_advantages_and_gradients_are_not_all_zero(demo_grpo):
+    metrics = _finished(demo_grpo).metrics
+    assert any(_advantage_spread(values) > 0 for values in metrics.values())
     assert any(values["actor/grad_norm"] > 0 for values in metrics.values())
 
 
@@ -60,7 +68,7 @@ def test_rewards_are_scores_of_the_real_generations(which, request):
     re-scoring the text with the reward function gives the same number, and parts of some generations parse
     (answer or class credit), so the rewards differ."""
     rows = _finished(request.getfixturevalue(which)).generations()
-    assert len(rows) == 2 * 2 * 4  # steps x prompts x rollouts
+    assert len(rows) == 2 * 2 * 8  # steps x prompts x rollouts
     credited = 0
     for row in rows:
         again = compute_score("anomseer", row["output"], row["gts"])

@@ -20,7 +20,6 @@ from typing import Any
 
 import ray
 import torch
-
 from verl.workers.rollout import base as rollout_base
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, RolloutReplicaRegistry, TokenOutput
@@ -197,7 +196,7 @@ class HFServerAdapter(BaseRollout):
     def __init__(self, config: Any, model_config: Any, device_mesh: Any, replica_rank: int = -1, **kwargs) -> None:
         super().__init__(config, model_config, device_mesh)
         check_rollout_config(self.config)
-        self.replica_rank = int(os.environ.get("RANK", 0)) if replica_rank == -1 else replica_rank
+        self.replica_rank = int(os.environ.get("RANK", "0")) if replica_rank == -1 else replica_rank
 
     async def resume(self, tags: list[str]) -> None:
         pass

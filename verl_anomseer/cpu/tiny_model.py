@@ -67,8 +67,7 @@ def answer_text(rng: random.Random, length: int = 1000) -> str:
         spans = [[start, start + rng.randrange(1, 20)]]
     words = rng.sample(["spike", "level", "trend", "season", "noise", "shift", "peak", "drop", "flat"], 3)
     return (
-        f"<think>the series shows a {' '.join(words)}</think>"
-        f"<answer>{json.dumps(spans)}</answer><class>{label}</class>"
+        f"<think>the series shows a {' '.join(words)}</think><answer>{json.dumps(spans)}</answer><class>{label}</class>"
     )
 
 
@@ -102,9 +101,7 @@ def _build_tokenizer(rng: random.Random):
     model = json.loads(bpe.to_str())["model"]
     vocab = model["vocab"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
-    tok = Qwen2Tokenizer(
-        vocab=vocab, merges=merges, unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
+    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     tok.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS})
     tok.add_tokens(ANSWER_TAGS)  # plain added tokens: kept when decoding with skip_special_tokens=True
     tok.chat_template = CHAT_TEMPLATE
@@ -188,8 +185,8 @@ def _sft(model, processor, steps: int, seed: int, batch_size: int = 8) -> None:
     vision = {
         "pixel_values": prompt["pixel_values"].repeat(batch_size, 1),
         "image_grid_thw": prompt["image_grid_thw"].repeat(batch_size, 1),
-        "mm_token_type_ids": (prompt_ids == model.config.image_token_id).long(),
     }
+    positions = _mrope_positions(model, prompt["input_ids"], prompt["image_grid_thw"], tail=128)
     optim = torch.optim.AdamW(model.parameters(), lr=5e-3)
     model.train()
     for _ in range(steps):
@@ -198,12 +195,26 @@ def _sft(model, processor, steps: int, seed: int, batch_size: int = 8) -> None:
         attention_mask = torch.cat([torch.ones_like(prompt_ids), answers["attention_mask"]], dim=1)
         labels = input_ids.masked_fill(attention_mask == 0, -100)
         labels[:, : prompt_ids.shape[1]] = -100
-        mm_types = torch.nn.functional.pad(vision["mm_token_type_ids"], (0, answers["input_ids"].shape[1]))
-        batch = dict(vision, mm_token_type_ids=mm_types)
-        model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **batch).loss.backward()
+        position_ids = positions[:, :, : input_ids.shape[1]].expand(-1, batch_size, -1)
+        model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, labels=labels, **vision
+        ).loss.backward()
         optim.step()
         optim.zero_grad()
     model.eval()
+
+
+def _mrope_positions(model, prompt_ids, image_grid_thw, tail: int):
+    """(4, 1, len(prompt) + tail) position ids as verl passes them: text row + 3 M-RoPE rows, computed once
+    (the positions after the image do not depend on which text tokens follow)."""
+    import torch
+
+    ids = torch.cat([prompt_ids, torch.zeros((1, tail), dtype=prompt_ids.dtype)], dim=1)
+    mm_types = (ids == model.config.image_token_id).long()
+    rope, _ = model.model.get_rope_index(
+        ids, image_grid_thw=image_grid_thw, attention_mask=torch.ones_like(ids), mm_token_type_ids=mm_types
+    )
+    return torch.cat([torch.arange(ids.shape[1])[None, None], rope], dim=0)
 
 
 def build_tiny_qwen25vl(out_dir: str | os.PathLike, sft_steps: int = 0, seed: int = 0) -> Path:

@@ -23,7 +23,12 @@ def _run(code: str, flag: bool = True, timeout: int = 240) -> subprocess.Complet
     if flag:
         env[ENV_FLAG] = "1"
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-c", textwrap.dedent(code)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -97,7 +102,11 @@ def test_gpu_less_training_run_without_the_flag_fails_with_one_message():
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERL_")}
     result = subprocess.run(
         [sys.executable, "-m", "verl.trainer.main_ppo", "algorithm.adv_estimator=grpo"],
-        env=env, capture_output=True, text=True, timeout=240,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 2
     assert ENABLE_HINT in result.stderr and f"{ENV_FLAG}=1" in ENABLE_HINT

@@ -59,8 +59,11 @@ def _oracle_log_probs(server, processor, prompt_ids, response_ids, images, tempe
     positions = torch.cat([torch.arange(full.shape[1])[None, None], rope], dim=0)  # verl: text row + 3 M-RoPE rows
     with torch.no_grad():
         logits = server.model(
-            input_ids=full, attention_mask=mask, position_ids=positions,
-            pixel_values=vision["pixel_values"], image_grid_thw=vision["image_grid_thw"],
+            input_ids=full,
+            attention_mask=mask,
+            position_ids=positions,
+            pixel_values=vision["pixel_values"],
+            image_grid_thw=vision["image_grid_thw"],
         ).logits[0, len(prompt_ids) - 1 : -1]
     return torch.log_softmax(logits / temperature, -1).gather(-1, torch.tensor(response_ids)[:, None]).squeeze(-1)
 
@@ -85,12 +88,14 @@ def test_the_image_reaches_the_model(server, prompt):
 
 def test_max_tokens_caps_the_response(server, prompt):
     _, prompt_ids, images = prompt
-    out = asyncio.run(server.generate(prompt_ids, dict(SAMPLING, max_tokens=3, temperature=0.0), "r4", image_data=images))
+    out = asyncio.run(
+        server.generate(prompt_ids, dict(SAMPLING, max_tokens=3, temperature=0.0), "r4", image_data=images)
+    )
     assert len(out.token_ids) <= 3
 
 
-def test_videos_and_text_only_images_are_refused(server, prompt):
-    _, prompt_ids, images = prompt
+def test_videos_are_refused(server, prompt):
+    _, prompt_ids, _ = prompt
     with pytest.raises(NotImplementedError, match="images only"):
         asyncio.run(server.generate(prompt_ids, SAMPLING, "r5", video_data=[object()]))
 
