@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from verl_anomseer.eval.runner import (
         PREDICTIONS,
         check_run_settings,
+        file_sha256,
         record_run_settings,
         run_backend,
         write_report,
@@ -110,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
                                device=args.device, batch_size=args.batch_size, workers=args.workers,
                                concurrency=args.concurrency, rate_limit=args.rate_limit,
                                max_retries=args.max_retries, timeout=args.timeout)
-        check_run_settings(args.out, backend.settings)
+        run_settings = {**backend.settings, "data_sha256": file_sha256(args.data)}
+        check_run_settings(args.out, run_settings)
         store = PredictionStore(args.out / PREDICTIONS)
         backend.check()
         args.out.mkdir(parents=True, exist_ok=True)
-        record_run_settings(args.out, backend.settings)
+        record_run_settings(args.out, run_settings)
         written = run_backend(samples, backend, store, args.seeds)
         settings = ", ".join(f"{k}={v}" for k, v in sorted(backend.settings.items()))
         notes = [f"data: `{args.data.name}` ({len(samples)} series), seeds: {args.seeds}", f"settings: {settings}",

@@ -128,6 +128,10 @@ def test_resume_with_other_settings_is_refused(eval_parquet, tmp_path, capsys):
     assert cli.main(["--data", str(eval_parquet), "--backend", "detector", "--detector", "discord",
                      "--out", str(out)]) == 2
     assert "other settings" in capsys.readouterr().err
+    other = tmp_path / "other.parquet"  # same rows, another file: e.g. a rebuilt split
+    pq.write_table(pq.read_table(eval_parquet).slice(0, 6), other)
+    assert cli.main(["--data", str(other), "--backend", "detector", "--detector", "ksigma", "--out", str(out)]) == 2
+    assert "data_sha256" in capsys.readouterr().err
     assert (out / "predictions.jsonl").read_bytes() == before
 
 
