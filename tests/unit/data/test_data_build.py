@@ -9,7 +9,7 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-import verl_anomseer.data.build as build
+from verl_anomseer.data import build
 from verl_anomseer.data.build import main
 from verl_anomseer.data.dataset import validate_parquet
 from verl_anomseer.expcot import clean_trace

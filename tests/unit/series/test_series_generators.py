@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def _draws(suite: str, category: str, n: int = DRAWS) -> list[Series]:
 
 
 def _assert_valid_intervals(intervals, length):
-    for (_, e0), (s1, _) in zip(intervals, intervals[1:], strict=False):
+    for (_, e0), (s1, _) in itertools.pairwise(intervals):
         assert e0 < s1, f"intervals overlap or touch: {intervals}"
     for s, e in intervals:
         assert 0 <= s < e <= length

@@ -11,8 +11,9 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from PIL import Image
 
+from verl_anomseer.series import render
 from verl_anomseer.series.generators import generate
-from verl_anomseer.series.render import DPI, FIGSIZE, plot_series, render_png
+from verl_anomseer.series.render import CACHED_LENGTHS, DPI, FIGSIZE, plot_series, render_png
 
 WHITE = np.array([255.0, 255.0, 255.0])
 STEELBLUE = np.array(to_rgb("steelblue")) * 255
@@ -36,7 +37,7 @@ def _full_draw(values) -> tuple[np.ndarray, object]:
 
 def _pixel(ax, x, y, height) -> tuple[int, int]:
     px, py = ax.transData.transform((x, y))
-    return int(round(height - py)), int(round(px))
+    return round(float(height - py)), round(float(px))
 
 
 def test_png_is_1000_by_150_rgb_and_deterministic():
@@ -59,6 +60,13 @@ def test_cached_blit_equals_a_full_draw_across_lengths():
         values = generate(suite, category, 2, 5, length).values
         reference, _ = _full_draw(values)
         assert np.array_equal(_decode(render_png(values)), reference), (suite, category, length)
+
+
+def test_the_figure_cache_is_bounded_and_still_exact():
+    values = {n: np.linspace(-0.5, 0.5, n) for n in range(100, 100 + 3 * CACHED_LENGTHS)}
+    first = {n: render_png(v) for n, v in values.items()}
+    assert len(render._local.plots) == CACHED_LENGTHS
+    assert all(render_png(v) == first[n] for n, v in values.items())  # evicted lengths come back identical
 
 
 @pytest.mark.parametrize(
