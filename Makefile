@@ -36,8 +36,14 @@ test-fast: install
 test-e2e: install
 	$(PY) -m pytest -m e2e tests
 
+# Every capability's benchmark (figures are ratios against a baseline timed in the same run).
 bench: install
-	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	$(PY) benchmarks/build.py
+	$(PY) benchmarks/expcot_probes.py
+	$(PY) benchmarks/reward.py
+	$(PY) benchmarks/timerpo.py
+	$(PY) benchmarks/eval.py --quick
+	$(PY) benchmarks/cpu_e2e.py
 
 clean:
 	rm -rf runs .pytest_cache .hypothesis
