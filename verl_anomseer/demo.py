@@ -87,6 +87,7 @@ def train_command(data: Path, model: Path, run: Path, steps: int, algorithm: str
         f"data.val_files={data / 'test.parquet'}",
         f"actor_rollout_ref.model.path={model}",
         f"trainer.total_training_steps={steps}",
+        f"trainer.total_epochs={steps}",  # enough passes over a small dataset for `steps` steps
         f"trainer.save_freq={steps}",
         f"trainer.default_local_dir={run / 'checkpoints'}",
         f"trainer.rollout_data_dir={run / 'rollouts'}",
