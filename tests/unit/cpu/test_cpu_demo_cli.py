@@ -1,0 +1,56 @@
+"""The demo's command line: bad arguments stop with one line and exit code 2; the training command it builds
+composes with Hydra on verl's ppo_trainer (the same overrides `make demo` passes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+
+from verl_anomseer.demo import main, train_command
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--steps", "0"], ["--per-category", "-1"], ["--sft-steps", "-2"], ["--algorithm", "ppo"], ["--timeout", "x"]],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(["--out", str(tmp_path / "o"), *argv])
+    assert exc.value.code == 2
+    assert len([line for line in capsys.readouterr().err.splitlines() if "error" in line]) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_must_be_a_folder(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit) as exc:
+        main(["--out", str(tmp_path / "file")])
+    assert exc.value.code == 2
+
+
+def _compose(command: list[str]):
+    overrides = [arg for arg in command[command.index("--config-name=cpu_smoke") + 1 :] if not arg.startswith("hydra.")]
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="verl_anomseer.recipes", version_base=None):
+        cfg = compose(config_name="cpu_smoke", overrides=overrides)
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def test_timerpo_command_trains_timerpo_with_grounding_and_saves_a_hf_checkpoint():
+    cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo"))
+    assert cfg.algorithm.adv_estimator == "timerpo" and cfg.algorithm.timerpo.alpha > 0
+    assert "grounding" in cfg.reward.custom_reward_function.reward_kwargs
+    assert (cfg.trainer.total_training_steps, cfg.trainer.save_freq) == (3, 3)
+    assert "hf_model" in cfg.actor_rollout_ref.actor.checkpoint.save_contents
+    assert cfg.actor_rollout_ref.rollout.name == "hf" and cfg.actor_rollout_ref.model.path == "/m"
+    assert cfg.data.train_files == "/d/train.parquet" and cfg.trainer.rollout_data_dir == "/r/rollouts"
+
+
+def test_grpo_command_uses_verls_estimator_without_grounding():
+    cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 2, "grpo"))
+    assert cfg.algorithm.adv_estimator == "grpo"
+    assert "grounding" not in cfg.reward.custom_reward_function.reward_kwargs
