@@ -3,7 +3,7 @@
 Public API: ``analyze(values) -> ProbeReport`` (the data-driven detector choice), ``clean_trace(values)``
 (no ground truth), ``faithful_trace(values, category, intervals, label)`` (the authors' trace), the single
 probes ``ksigma_intervals``, ``discord_intervals``, ``trend_intervals``, ``freq_intervals``, ``MIN_LENGTH``,
-and ``stumpy_cache.enable()``.
+``slope_shift_probe`` (the clean mode's trend test) and ``stumpy_cache.enable()``.
 """
 
 from verl_anomseer.expcot import stumpy_cache
@@ -18,6 +18,7 @@ from verl_anomseer.expcot.probes import (
     ksigma_intervals,
     ksigma_probe,
     noise_ratio,
+    slope_shift_probe,
     trend_intervals,
     trend_probe,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "ksigma_probe",
     "noise_ratio",
     "render_clean",
+    "slope_shift_probe",
     "stumpy_cache",
     "trend_intervals",
     "trend_probe",

@@ -14,6 +14,9 @@ Probes (defaults = the authors' released values):
 - ``freq_probe``: sliding windows of 100 at stride 1, dominant period = window / argmax_k |rfft|^2 (DC zeroed);
   when std(period) >= 1, flags every window [i, i + window) whose period is outside mean +- k std (k = 3;
   the band's lower end is floored at 0).
+- ``slope_shift_probe`` (clean mode's trend test): the mean slope d_i = (y[i + W] - y[i]) / W of a width-W moving
+  average y, W a whole number of dominant periods (``cancelling_window``), so a seasonal sine cancels exactly;
+  flags runs of |d - median d| > k robust std (k = 3) lasting >= W samples whose level gain is not undone nearby.
 - ``discord_probe``: stumpy matrix profile with m = 50; the top discord [i, i + m) when its z-score > 3.5.
 - ``denoise``: Savitzky-Golay, window max(5, min(31, (L // 4) | 1)), polyorder 2.
 - ``noise_ratio``: robust noise std from second differences, 1.4826 MAD(diff2 x) / sqrt(6), over std(x).
@@ -271,3 +274,84 @@ def freq_intervals(values, window: int = 100) -> list[tuple[int, int]]:
 def discord_intervals(values, m: int = 50, z_threshold: float = 3.5) -> list[tuple[int, int]]:
     """Intervals of ``discord_probe``."""
     return discord_probe(values, m, z_threshold).intervals
+
+
+def cancelling_window(values, min_fraction: float = 0.1, max_fraction: float = 0.25, tolerance: float = 0.01) -> int:
+    """The smallest box width W in [min_fraction L, max_fraction L] whose moving average cancels the dominant sine.
+
+    The dominant frequency f = argmax |rfft(diff x)|^2 over periods <= max_fraction L (the difference
+    keeps a slope change's low-frequency leakage from outranking the sine); a width-W box passes a sine of
+    frequency f with gain |sin(pi f W) / (W sin(pi f))|, zero when W is a whole number of periods. The first
+    W with gain < ``tolerance``, moved to the least gain within half a period after it, wins; else the W of least
+    gain; a series without a dominant frequency gets the smallest W.
+    """
+    xs = np.asarray(values, dtype=np.float64)
+    lo = max(2, int(xs.size * min_fraction))
+    widths = np.arange(lo, max(lo, int(xs.size * max_fraction)) + 1)
+    power = np.abs(np.fft.rfft(np.diff(xs), n=xs.size)) ** 2
+    power[: int(np.ceil(1.0 / max_fraction))] = 0.0  # DC and periods longer than the widest window
+    peak = int(np.argmax(power))
+    if peak == 0 or power[peak] <= 0.0:
+        return int(widths[0])
+    f = peak / xs.size
+    gain = np.abs(np.sin(np.pi * f * widths) / (widths * np.sin(np.pi * f)))
+    cancelled = np.flatnonzero(gain < tolerance)
+    if not cancelled.size:
+        return int(widths[np.argmin(gain)])
+    # the first width under the tolerance, moved to the least gain within half a period (the exact multiple)
+    first = int(cancelled[0])
+    near = gain[first : first + max(1, round(0.5 / f))]
+    return int(widths[first + int(np.argmin(near))])
+
+
+def _opposite_area(excess: np.ndarray, z: np.ndarray, sign: int, lo: int, hi: int, k: float) -> float:
+    """Area of the opposite-sign lobe (samples with sign * z < -k) in excess[lo:hi]."""
+    part = sign * excess[lo:hi]
+    return float(-part[sign * z[lo:hi] < -k].sum()) + 0.0  # + 0.0: no negative zero
+
+
+def slope_shift_probe(values, k: float = 3.0, max_return: float = 0.5) -> ProbeResult:
+    """Sustained slope change: a run of the period-cancelled mean slope d away from its median, not undone later.
+
+    y = moving average of width W (``cancelling_window``: a whole number of the dominant period, so the
+    seasonal sine cancels), d_i = (y[i + W] - y[i]) / W = the triangle-weighted mean slope over x[i : i + 2W],
+    centred at i + W. z = (d - median d) / (1.4826 MAD d) (MAD floored at rounding level). A run with sign * z > k
+    is a slope shift when it lasts at least W samples and the opposite lobe within 2W on either side (samples
+    with sign * z < -k) has less than ``max_return`` of its area: a bump that rises and falls back (a point or
+    level anomaly) is not a slope change. The interval is the run's part above half its peak, shifted by W to
+    the samples it averages (extended to the series end when the run reaches it).
+    """
+    _check_positive("k", k)
+    _check_positive("max_return", max_return)
+    xs, scale = _scaled(as_series(values))
+    width = cancelling_window(xs)
+    stats = {"window": float(width), "slope_median": 0.0, "slope_spread": 0.0, "k": float(k), "max_slope_z": 0.0,
+             "longest_run": 0.0, "level_shift": 0.0, "return_ratio": 0.0}
+    if xs.std() <= FLAT_REL_STD:
+        return ProbeResult([], stats)
+    y = np.convolve(xs, np.full(width, 1.0 / width), mode="valid")
+    d = (y[width:] - y[:-width]) / width
+    baseline = float(np.median(d))
+    spread = max(float(median_abs_deviation(d, scale="normal")), FLAT_REL_STD / width)
+    excess = d - baseline
+    z = excess / spread
+    intervals: list[tuple[int, int]] = []
+    longest = best_area = best_return = 0.0
+    for sign in (1, -1):
+        for start, end in mask_to_intervals(sign * z > k):
+            area = float(sign * excess[start:end].sum())
+            back = max(_opposite_area(excess, z, sign, max(0, start - 2 * width), start, k),
+                       _opposite_area(excess, z, sign, end, end + 2 * width, k))
+            near = np.r_[sign * z[max(0, start - width // 2) : start], sign * z[end : end + width // 2]]
+            if end - start < width or back >= max_return * area or (near < -k).any():
+                continue
+            if area > best_area:
+                longest, best_area, best_return = float(end - start), area, back / area
+            peak = float(np.max(sign * z[start:end]))
+            above = start + np.flatnonzero(sign * z[start:end] > peak / 2)
+            lo, hi = int(above[0]) + width, int(above[-1]) + 1 + width
+            intervals.append((min(lo, xs.size - 1), xs.size if end == d.size else min(hi, xs.size)))
+    stats.update(slope_median=_units(baseline, scale), slope_spread=_units(spread, scale),
+                 max_slope_z=float(np.abs(z).max()), longest_run=longest, level_shift=_units(best_area, scale),
+                 return_ratio=best_return)
+    return ProbeResult(sorted(intervals), stats)

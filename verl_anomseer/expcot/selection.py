@@ -3,11 +3,14 @@
 The hierarchical scan of the paper, with every branch decided by a measured statistic:
 1. global scan: robust z, max |x - median| / (1.4826 MAD) > ``GLOBAL_Z`` -> the k-sigma detector ("global point");
 2. noise: ``noise_ratio`` > ``NOISE_RATIO`` -> the structural scans run on the Savitzky-Golay denoised series;
-3. trend: a run of gradient outliers at least ``TREND_MIN_RUN`` samples long -> "trend";
+3. trend: ``probes.slope_shift_probe`` on the raw series (its period-cancelling moving average needs no
+   denoising) finds a sustained slope change that is not undone later -> "trend";
 4. frequency: windows with an unusual dominant period -> "seasonal";
 5. discord: matrix-profile discord z > 3.5 -> "contextual point";
 6. otherwise no interval, "normal".
-Every probe runs, so ``stats`` always holds the same keys ("<probe>.<stat>", plus "noise.ratio").
+Every probe runs, so ``stats`` always holds the same keys ("<probe>.<stat>" with probes ksigma, slope, freq,
+discord, plus "noise.*"). The authors' Savitzky-Golay gradient probe (``trend_probe``) is not used here: the
+sine's own gradient swamps AnomLLM's slope changes, so it never fired (it stays in the faithful mode).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from verl_anomseer.series.taxonomy import NORMAL
 
 GLOBAL_Z = 5.0
 NOISE_RATIO = 0.25
-TREND_MIN_RUN = 10
 
 DETECTOR_CLASS: dict[str, str] = {
     "ksigma": "global point",
@@ -28,6 +30,8 @@ DETECTOR_CLASS: dict[str, str] = {
     "discord": "contextual point",
     "none": NORMAL,
 }
+
+DETECTOR_PROBE: dict[str, str] = {"ksigma": "ksigma", "trend": "slope", "freq": "freq", "discord": "discord"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ def analyze(values) -> ProbeReport:
     noise = probes.noise_ratio(x)
     denoised = noise > NOISE_RATIO
     structural = probes.denoise(x) if denoised else x
-    results["trend"] = probes.trend_probe(structural)
+    results["slope"] = probes.slope_shift_probe(x)
     results["freq"] = probes.freq_probe(structural)
     results["discord"] = probes.discord_probe(structural)
 
@@ -59,7 +63,7 @@ def analyze(values) -> ProbeReport:
 
     if results["ksigma"].stats["max_robust_z"] > GLOBAL_Z:
         detector = "ksigma"
-    elif results["trend"].stats["longest_run"] >= TREND_MIN_RUN:
+    elif results["slope"].intervals:
         detector = "trend"
     elif results["freq"].intervals:
         detector = "freq"
@@ -67,7 +71,5 @@ def analyze(values) -> ProbeReport:
         detector = "discord"
     else:
         detector = "none"
-    intervals = [] if detector == "none" else results[detector].intervals
-    if detector == "trend":  # only sustained gradient shifts, not isolated outlier samples
-        intervals = [(s, e) for s, e in intervals if e - s >= TREND_MIN_RUN]
+    intervals = [] if detector == "none" else results[DETECTOR_PROBE[detector]].intervals
     return ProbeReport(detector, list(intervals), DETECTOR_CLASS[detector], stats, denoised)

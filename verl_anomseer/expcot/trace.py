@@ -58,6 +58,16 @@ def _trend_evidence(s: dict[str, float]) -> str:
     )
 
 
+def _slope_evidence(s: dict[str, float]) -> str:
+    return (
+        f"the mean slope over two moving averages of width {int(s['slope.window'])} (a whole number of the dominant "
+        f"period, so the oscillation cancels) has median {_num(s['slope.slope_median'])} and robust std "
+        f"{_num(s['slope.slope_spread'])}; its largest deviation is {_num(s['slope.max_slope_z'])} std, and the "
+        f"longest sustained shift beyond {_num(s['slope.k'])} std that is not undone lasts "
+        f"{int(s['slope.longest_run'])} samples and adds a level of {_num(s['slope.level_shift'])}"
+    )
+
+
 def _freq_evidence(s: dict[str, float]) -> str:
     return (
         f"the sliding-window FFT (window {int(s['freq.window'])}, stride 1) gives a dominant period of "
@@ -78,11 +88,12 @@ def _discord_evidence(s: dict[str, float]) -> str:
 
 _DECISIVE = {
     "ksigma": "so the extreme samples form",
-    "trend": "the sustained gradient-outlier runs are",
+    "trend": "the sustained slope shifts, mapped back to the samples they average, are",
     "freq": "the windows with an unusual period cover",
     "discord": "the discord subsequence is",
 }
 _EVIDENCE = {"ksigma": _ksigma_evidence, "trend": _trend_evidence, "freq": _freq_evidence, "discord": _discord_evidence}
+_CLEAN_EVIDENCE = {**_EVIDENCE, "trend": _slope_evidence}  # the clean mode's trend test is the slope-shift probe
 _STRUCTURAL = ("trend", "freq", "discord")
 
 
@@ -116,7 +127,7 @@ def render_clean(report: ProbeReport, length: int) -> str:
         observation += f"{_num(s['noise.threshold'])}), so the structural scans use a Savitzky-Golay denoised copy "
         observation += f"(window {int(s['noise.denoise_window'])}, polyorder 2). "
     observation += _scan_sentence(s, robust=True)
-    checks = "; ".join(_EVIDENCE[name](s) for name in _STRUCTURAL)
+    checks = "; ".join(_CLEAN_EVIDENCE[name](s) for name in _STRUCTURAL)
     reasoning = f"Structural scan: {checks}."
     if report.detector == "none":
         reasoning += " No probe passes its threshold."

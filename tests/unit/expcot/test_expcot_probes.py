@@ -149,8 +149,49 @@ def test_noise_ratio_separates_white_noise_from_smooth_signals(sine, rng):
     assert probes.noise_ratio(sine + rng.normal(0, 0.08, sine.size)) > 0.1
 
 
+# ---- slope shift: period-cancelled mean slope (the clean mode's trend test) ---------------------------------------
+@pytest.mark.parametrize(("frequency", "width"), [(0.02, 100), (0.03, 100), (0.025, 120)])
+def test_cancelling_window_is_a_whole_number_of_periods(frequency, width):
+    x = np.sin(2 * np.pi * frequency * np.arange(1000)) + 0.002 * np.arange(1000)
+    assert probes.cancelling_window(x) == width
+    # oracle: scipy's moving average of the sine over that width leaves (almost) nothing
+    residual = ndimage.uniform_filter1d(np.sin(2 * np.pi * frequency * np.arange(1000)), width, mode="wrap")
+    assert np.abs(residual).max() < 1e-9
+
+
+def test_slope_shift_level_gain_is_the_hand_derived_excess():
+    """x = cumsum(slope), slope 0.001 with 0.004 on [600, 700): the level gained is 0.003 * 100 = 0.3."""
+    slope = np.full(1000, 0.001)
+    slope[600:700] = 0.004
+    x = np.cumsum(slope) + 0.5 * np.sin(2 * np.pi * 0.02 * np.arange(1000))
+    result = probes.slope_shift_probe(x)
+    (start, end), = result.intervals
+    assert abs(start - 600) <= 30 and abs(end - 700) <= 30
+    assert result.stats["slope_median"] == pytest.approx(0.001, rel=1e-6)
+    assert result.stats["level_shift"] == pytest.approx(0.3, rel=0.02)
+    assert result.stats["longest_run"] >= result.stats["window"]
+
+
+def test_slope_shift_reaching_the_end_extends_to_the_end():
+    slope = np.full(1000, 0.001)
+    slope[850:] = 0.01
+    result = probes.slope_shift_probe(np.cumsum(slope) + np.sin(2 * np.pi * 0.02 * np.arange(1000)))
+    assert result.intervals and result.intervals[-1][1] == 1000 and abs(result.intervals[-1][0] - 850) <= 30
+
+
+def test_a_bump_that_falls_back_is_not_a_slope_shift(sine, rng):
+    """A level bump or a replaced segment rises and returns: the opposite lobe rules it out."""
+    bumped = sine.copy()
+    bumped[500:530] += 0.8
+    replaced = sine.copy()
+    replaced[400:440] = rng.normal(0, 0.5, 40)
+    for x in (bumped, replaced, sine, rng.normal(0, 1.0, 1000), sine + 0.003 * np.arange(1000)):
+        assert probes.slope_shift_probe(x).intervals == []
+
+
 # ---- contracts ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("probe", [probes.ksigma_probe, probes.trend_probe, probes.freq_probe, probes.discord_probe])
+@pytest.mark.parametrize("probe", [probes.ksigma_probe, probes.trend_probe, probes.freq_probe, probes.discord_probe,
+                                   probes.slope_shift_probe])
 def test_probes_reject_bad_series(probe):
     with pytest.raises(ValueError, match="MIN_LENGTH"):
         probe(np.zeros(MIN_LENGTH - 1))
@@ -165,11 +206,14 @@ def test_probe_parameters_are_validated(sine):
         probes.ksigma_probe(sine, k=0)
     with pytest.raises(ValueError, match="window must be odd"):
         probes.trend_probe(sine, window=20)
+    with pytest.raises(ValueError, match="max_return must be > 0"):
+        probes.slope_shift_probe(sine, max_return=0)
     with pytest.raises(ValueError, match="m must be >= 3"):
         probes.discord_probe(sine, m=2)
 
 
-@pytest.mark.parametrize("probe", [probes.ksigma_probe, probes.trend_probe, probes.freq_probe, probes.discord_probe])
+@pytest.mark.parametrize("probe", [probes.ksigma_probe, probes.trend_probe, probes.freq_probe, probes.discord_probe,
+                                   probes.slope_shift_probe])
 @pytest.mark.parametrize("value", [0.0, -3.5, 1e308])
 def test_constant_series_give_zero_stats_and_no_intervals(probe, value):
     result = probe(np.full(200, value))

@@ -6,9 +6,10 @@ import collections
 import inspect
 
 import numpy as np
+import pytest
 
 from verl_anomseer.expcot import DETECTOR_CLASS, analyze, probes
-from verl_anomseer.expcot.selection import GLOBAL_Z, NOISE_RATIO, TREND_MIN_RUN
+from verl_anomseer.expcot.selection import GLOBAL_Z, NOISE_RATIO
 from verl_anomseer.series.generators import generate
 from verl_anomseer.series.taxonomy import ANOMLLM_CATEGORIES, CLASSES, NORMAL
 
@@ -56,9 +57,46 @@ def test_replaced_segment_is_a_contextual_point(sine, rng):
 def test_slope_change_is_a_trend(sine):
     slope = np.full(1000, 0.002)
     slope[500:550] += 0.03  # the level gained persists, as in AnomLLM's trend category
-    report = analyze(np.cumsum(slope) + 0.02 * sine)
+    x = np.cumsum(slope) + 0.02 * sine
+    report = analyze(x)
     assert (report.detector, report.label) == ("trend", "trend")
-    assert report.intervals and all(e - s >= TREND_MIN_RUN for s, e in report.intervals)
+    assert report.intervals == probes.slope_shift_probe(x).intervals
+    assert any(s < 550 and 500 < e for s, e in report.intervals)
+
+
+def test_slope_change_under_a_strong_sine_is_a_trend():
+    """AnomLLM's trend layout: the sine's own gradient is 40x the slope change, which the period average cancels."""
+    t = np.arange(1000)
+    slope = np.full(1000, 3.0 / 1000)
+    slope[600:700] = 9.0 / 1000
+    x = np.sin(2 * np.pi * 0.02 * t) + np.cumsum(slope)
+    report = analyze(x)
+    assert (report.detector, report.label) == ("trend", "trend")
+    (start, end), = report.intervals
+    assert abs(start - 600) <= 30 and abs(end - 700) <= 30
+
+
+@pytest.mark.parametrize("category", ["trend", "flat-trend", "noisy-trend"])
+def test_generated_trend_anomalies_are_recognised_as_trends(category):
+    """AnomLLM trend anomalies (always in the last fifth) are called trend, except a few in the last W samples."""
+    anomalous = [s for s in (generate("anomllm", category, i, seed=11) for i in range(30)) if s.intervals]
+    reports = [analyze(s.values) for s in anomalous]
+    assert sum(r.label == "trend" for r in reports) >= 0.65 * len(anomalous)
+    for series, report in zip(anomalous, reports):
+        if report.label == "trend":
+            assert any(s < ge and gs < e for s, e in report.intervals for gs, ge in series.intervals)
+
+
+@pytest.mark.parametrize("category", ["range", "point", "freq", "noisy-point", "noisy-freq"])
+def test_generated_non_trend_series_are_never_called_trend(category):
+    for index in range(20):
+        series = generate("anomllm", category, index, seed=11)
+        assert analyze(series.values).label != "trend", (category, index)
+
+
+def test_anomaly_free_trend_series_stay_normal():
+    normal = [s for s in (generate("anomllm", "trend", i, seed=11) for i in range(30)) if not s.intervals]
+    assert normal and all(analyze(s.values).label == NORMAL for s in normal)
 
 
 def test_stats_keys_are_the_same_for_every_detector(sine, rng):
