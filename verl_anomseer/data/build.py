@@ -189,7 +189,8 @@ class SplitWriter:
         }
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 hex digest of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -326,7 +327,7 @@ def run(args: argparse.Namespace) -> dict:
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "no_progress"},
             "versions": _versions(),
             "counts": {split: w.counts() for split, w in writers.items()},
-            "sha256": {w.path.name: _sha256(w.path) for w in writers.values()},
+            "sha256": {w.path.name: file_sha256(w.path) for w in writers.values()},
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _publish(staging, out)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from verl_anomseer.data.build import file_sha256
 from verl_anomseer.eval import plots
 from verl_anomseer.eval.atomic import write_text
 from verl_anomseer.eval.backends import Backend
@@ -19,15 +19,6 @@ from verl_anomseer.eval.store import PredictionStore, record_key
 
 PREDICTIONS, RUN_FILE, REPORT_MD, REPORT_CSV = "predictions.jsonl", "run.json", "report.md", "report.csv"
 PLOT_FILES = {"bars": "per_category.png", "confusion": "confusion.png", "gallery": "gallery.png"}
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of ``path`` (ties a prediction folder to the exact test file it was made from)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_run_settings(out: Path, settings: dict) -> None:
