@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
+from reward_loop_support import compose_reward_config, score_in_reward_loop
 
 pytestmark = pytest.mark.integration
 
@@ -25,63 +25,14 @@ SAMPLES = [  # (response, expcot)
 ]
 
 
-def _compose(model_path, *extra):
-    from hydra import compose, initialize_config_module
-
-    overrides = [
-        f"actor_rollout_ref.model.path={model_path}",
-        "reward.custom_reward_function.path=pkg://verl_anomseer.scoring.reward",
-        "reward.custom_reward_function.name=compute_score",
-        "reward.reward_manager.name=naive",
-        *extra,
-    ]
-    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
-        return compose(config_name="ppo_trainer", overrides=overrides)
-
-
-def _item(tokenizer, response: str, expcot):
-    """One trajectory packed as verl's agent loop packs it for the reward loop."""
-    import torch
-    from tensordict import TensorDict
-    from verl import DataProto
-
-    prompt_ids = torch.tensor(tokenizer.encode("<image> find the anomalies", add_special_tokens=False))
-    response_ids = torch.tensor(tokenizer.encode(response, add_special_tokens=False), dtype=torch.long)
-    input_ids = torch.cat([prompt_ids, response_ids])
-    batch = TensorDict(
-        {
-            "prompts": prompt_ids[None],
-            "responses": response_ids[None],
-            "attention_mask": torch.ones_like(input_ids)[None],
-            "input_ids": input_ids[None],
-            "position_ids": torch.arange(len(input_ids))[None],
-        },
-        batch_size=1,
-    )
-    extra_info = {"category": "range", "index": 0} | ({"expcot": expcot} if expcot else {})
-    row = {
-        "data_source": "anomseer/anomllm/range",
-        "reward_model": {"style": "rule", "ground_truth": GT},
-        "extra_info": extra_info,
-    }
-    non_tensor = {k: np.array([v]) for k, v in row.items()}
-    non_tensor.update({"__num_turns__": np.array([2]), "tool_extra_fields": np.array([{}], dtype=object)})
-    return DataProto(batch=batch, non_tensor_batch=non_tensor)
-
-
 def _run(config):
-    from transformers import AutoTokenizer
-    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
-
-    worker = RewardLoopWorker(config)
-    tokenizer = AutoTokenizer.from_pretrained(config.actor_rollout_ref.model.path)
-    out = []
-    for response, expcot in SAMPLES:
-        result = worker.loop.run_until_complete(worker.compute_score(_item(tokenizer, response, expcot)))
-        # what the model's text is after verl's detokenization (the string compute_score received)
-        text = tokenizer.decode(tokenizer.encode(response, add_special_tokens=False), skip_special_tokens=True)
-        out.append((text, result))
-    return out
+    """(text compute_score received after verl's detokenization, result) per sample."""
+    infos = [{"category": "range", "index": 0} | ({"expcot": e} if e else {}) for _, e in SAMPLES]
+    _, tokenizer, results = score_in_reward_loop(config, [r for r, _ in SAMPLES], GT, infos)
+    texts = [
+        tokenizer.decode(tokenizer.encode(r, add_special_tokens=False), skip_special_tokens=True) for r, _ in SAMPLES
+    ]
+    return list(zip(texts, results, strict=True))
 
 
 def test_reward_loop_adds_the_grounding_extra(tiny_vl_model):
@@ -90,7 +41,7 @@ def test_reward_loop_adds_the_grounding_extra(tiny_vl_model):
 
     settings = {"similarity": "ot", "encoder": "minilm", "tau": 0.5}  # the recipes' default encoder
     overrides = [f"+reward.custom_reward_function.reward_kwargs.grounding.{k}={v}" for k, v in settings.items()]
-    results = _run(_compose(tiny_vl_model, *overrides))
+    results = _run(compose_reward_config(tiny_vl_model, *overrides))
     for (text, result), (_, expcot) in zip(results, SAMPLES):
         info = result["reward_extra_info"]
         assert tuple(info) == SCORE_KEYS + ("grounding",)
@@ -106,5 +57,5 @@ def test_reward_loop_adds_the_grounding_extra(tiny_vl_model):
 def test_without_grounding_the_extras_are_unchanged(tiny_vl_model):
     from verl_anomseer.scoring.reward import SCORE_KEYS
 
-    for _, result in _run(_compose(tiny_vl_model)):
+    for _, result in _run(compose_reward_config(tiny_vl_model)):
         assert tuple(result["reward_extra_info"]) == SCORE_KEYS

@@ -8,8 +8,8 @@ local Qwen2.5-VL tokenizer.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from reward_loop_support import compose_reward_config, score_in_reward_loop
 
 pytestmark = pytest.mark.integration
 
@@ -21,63 +21,16 @@ RESPONSES = [
 ]
 
 
-def _compose(model_path, *extra):
-    from hydra import compose, initialize_config_module
-
-    overrides = [
-        f"actor_rollout_ref.model.path={model_path}",
-        "reward.custom_reward_function.path=pkg://verl_anomseer.scoring.reward",
-        "reward.custom_reward_function.name=compute_score",
-        "reward.reward_manager.name=naive",
-        *extra,
-    ]
-    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
-        return compose(config_name="ppo_trainer", overrides=overrides)
-
-
-def _agent_loop_item(tokenizer, response: str):
-    """One trajectory as ``AgentLoopWorker._compute_score`` packs it for the reward loop."""
-    import torch
-    from tensordict import TensorDict
-    from verl import DataProto
-
-    prompt_ids = torch.tensor(tokenizer.encode("<image> find the anomalies", add_special_tokens=False))
-    response_ids = torch.tensor(tokenizer.encode(response, add_special_tokens=False))
-    input_ids = torch.cat([prompt_ids, response_ids])
-    batch = TensorDict(
-        {
-            "prompts": prompt_ids[None],
-            "responses": response_ids[None],
-            "attention_mask": torch.ones_like(input_ids)[None],
-            "input_ids": input_ids[None],
-            "position_ids": torch.arange(len(input_ids))[None],
-        },
-        batch_size=1,
-    )
-    row_kwargs = {
-        "data_source": "anomseer/anomllm/range",
-        "reward_model": {"style": "rule", "ground_truth": GT},
-        "extra_info": {"expcot": "Observation ...", "category": "range", "index": 0},
-    }
-    non_tensor = {k: np.array([v]) for k, v in row_kwargs.items()}
-    non_tensor.update({"__num_turns__": np.array([2]), "tool_extra_fields": np.array([{}], dtype=object)})
-    return DataProto(batch=batch, non_tensor_batch=non_tensor)
-
-
 def _score_all(config):
-    from transformers import AutoTokenizer
-    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
-
-    worker = RewardLoopWorker(config)
-    tokenizer = AutoTokenizer.from_pretrained(config.actor_rollout_ref.model.path)
-    items = [_agent_loop_item(tokenizer, r) for r in RESPONSES]
-    return worker, [worker.loop.run_until_complete(worker.compute_score(item)) for item in items]
+    infos = [{"expcot": "Observation ...", "category": "range", "index": 0}] * len(RESPONSES)
+    worker, _, results = score_in_reward_loop(config, RESPONSES, GT, infos)
+    return worker, results
 
 
 def test_naive_reward_manager_runs_compute_score(tiny_vl_model):
     from verl_anomseer.scoring.reward import SCORE_KEYS, compute_score
 
-    worker, results = _score_all(_compose(tiny_vl_model))
+    worker, results = _score_all(compose_reward_config(tiny_vl_model))
     assert type(worker.reward_manager).__name__ == "NaiveRewardManager"
     for response, result in zip(RESPONSES, results):
         expected = compute_score("anomseer/anomllm/range", response, GT)
@@ -90,7 +43,7 @@ def test_naive_reward_manager_runs_compute_score(tiny_vl_model):
 
 
 def test_reward_kwargs_reach_compute_score(tiny_vl_model):
-    config = _compose(
+    config = compose_reward_config(
         tiny_vl_model,
         "+reward.custom_reward_function.reward_kwargs.weights.loc=1.0",
         "+reward.custom_reward_function.reward_kwargs.weights.cls=0.0",
