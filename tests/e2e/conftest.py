@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-RAY_LOCK = Path(os.environ.get("ANOMSEER_RAY_LOCK", Path(tempfile.gettempdir()) / "anomseer-ray.lock"))
+RAY_LOCK = Path(os.environ.get("ANOMSEER_RAY_LOCK", Path(tempfile.gettempdir()) / "anomseer-e2e.lock"))
 RUN_TIMEOUT = 600  # seconds per demo run (hard limit, enforced by the demo and by subprocess)
 RAY_EXIT_GRACE = 60  # seconds Ray may take to wind down after the driver exits
 _RAY_NAMES = ("raylet", "gcs_server", "ray::", "dashboard", "plasma_store", "default_worker.py")
