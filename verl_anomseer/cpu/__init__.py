@@ -8,13 +8,15 @@ workers inherit it), and select the rollout with `actor_rollout_ref.rollout.name
 
 `verl_anomseer.plugin` calls `activate_if_requested()` in every process that imports verl. Without the
 variable nothing is imported and nothing changes, except that a `main_ppo` training run started on a
-machine without accelerators stops at once with a message saying how to enable the backend.
+machine without accelerators stops at once with a message saying how to enable the backend. While active,
+`check_config` refuses, in the driver before Ray starts, a trainer config the backend cannot serve.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 ENV_FLAG = "VERL_ANOMSEER_CPU"
 ENABLE_HINT = (
@@ -47,6 +49,15 @@ def activate() -> None:
     rollout.register()
     os.environ[ENV_FLAG] = "1"  # processes started from here (Ray workers) activate too
     _active = True
+
+
+def check_config(config: Any) -> None:
+    """Driver-side check, before Ray starts (`verl_anomseer.plugin` runs it in front of verl's `validate_config`):
+    while the backend is active, refuse a trainer config it cannot serve (`config.check_training_config`)."""
+    if _active:
+        from .config import check_training_config
+
+        check_training_config(config)
 
 
 def activate_if_requested() -> bool:

@@ -1,5 +1,6 @@
 """What the CPU backend can serve: one HF-generate rollout per replica, no tensor/pipeline parallelism,
-no vLLM/SGLang-only engine options. `check_rollout_config` raises one clear error naming the offending key."""
+no vLLM/SGLang-only engine options. `check_rollout_config` raises one clear error naming the offending key;
+`check_training_config` applies it to a whole trainer config (the driver-side check, before Ray starts)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,9 @@ def check_rollout_config(rollout: Any) -> None:
     backend = _get(rollout, "checkpoint_engine.backend", "naive")
     if backend != "naive":
         _refuse("checkpoint_engine.backend", backend, "weights reach the HF rollout in-process ('naive') only.")
+
+
+def check_training_config(config: Any) -> None:
+    """Raise `CPUBackendConfigError` unless the trainer config's `actor_rollout_ref.rollout` passes
+    `check_rollout_config`; the hf replica and the actor-side adapter check it again inside Ray."""
+    check_rollout_config(_get(config, "actor_rollout_ref.rollout", {}))

@@ -5,7 +5,8 @@ verl 0.9.1's v1 `_compute_advantage` only fetches uid/mask/scores; reward extras
 replaces each registered v1 trainer (`sync`, the default, and the async modes) by a subclass that, only when
 `algorithm.adv_estimator == "timerpo"`, fetches that column for the same keys, feeds it to the estimator through
 `grounding_feed`, and adds the `timerpo/*` metrics; otherwise it is verl's class unchanged. Runs that cannot
-supply grounding fail in the trainer's `__init__`, before any worker or rollout starts.
+supply grounding fail in the driver, before Ray starts (`check_config`, run by `verl_anomseer.plugin` in front
+of verl's `validate_config`), and again in the trainer's `__init__` for trainers built without that driver.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ RECIPE_HINT = "or start from a recipe: --config-path=pkg://verl_anomseer.recipes
 
 def uses_timerpo(config: Mapping[str, Any]) -> bool:
     return config.get("algorithm", {}).get("adv_estimator") == ESTIMATOR_NAME
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Driver-side check, before Ray starts (`verl_anomseer.plugin` runs it in front of verl's `validate_config`):
+    a timerpo run must be able to supply grounding (`require_grounding_source`); other runs pass untouched."""
+    if uses_timerpo(config):
+        require_grounding_source(config)
 
 
 def require_grounding_source(config: Mapping[str, Any]) -> TimerPOSettings:
@@ -126,18 +134,3 @@ def install_trainers(v1_module: Any) -> None:
             (GroundingAdvantageMixin, cls),
             {"__module__": __name__, "__doc__": f"verl's {cls.__name__} plus the TimerPO grounding hook."},
         )
-
-
-def guard_legacy_trainer(main_ppo_v0: Any) -> None:
-    """Make the legacy TaskRunner reject a grounded timerpo run at config validation, before any worker starts."""
-    original = main_ppo_v0.validate_config
-    if getattr(original, "_timerpo_guard", False):
-        return
-
-    def validate_config(config: Any, *args: Any, **kwargs: Any) -> Any:
-        if uses_timerpo(config):
-            require_grounding_source(config)
-        return original(config, *args, **kwargs)
-
-    validate_config._timerpo_guard = True
-    main_ppo_v0.validate_config = validate_config
