@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    from verl_anomseer.data.build import file_sha256
     from verl_anomseer.eval.runner import (
         PREDICTIONS,
         check_run_settings,
-        file_sha256,
         record_run_settings,
         run_backend,
         write_report,

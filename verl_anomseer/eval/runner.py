@@ -7,7 +7,6 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from verl_anomseer.data.build import file_sha256
 from verl_anomseer.eval import plots
 from verl_anomseer.eval.atomic import write_text
 from verl_anomseer.eval.backends import Backend
