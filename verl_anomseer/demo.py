@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  checkpoint  {checkpoint}")
     if eval_rc is not None:
         print(f"  evaluation  {eval_dir}" + ("" if eval_rc == 0 else f" (failed, exit {eval_rc})"))
+    print(
+        "  (the tiny random model checks the plumbing, not accuracy: expect scores near 0; train a recipe such as\n"
+        "   timerpo_qwen2_5_vl_3b on GPUs for real numbers, see README)"
+    )
     return 0 if not eval_rc else 1
 
 
