@@ -1,4 +1,4 @@
-"""Every shipped recipe composes on verl's ppo_trainer (Hydra compose API), and one through the real CLI."""
+"""Every shipped recipe composes on verl's ppo_trainer, through the Hydra compose API and the real main_ppo CLI."""
 
 from __future__ import annotations
 
@@ -87,18 +87,29 @@ def test_ablation_changes_one_thing(composed, name):
     require_grounding_source(composed[name])
 
 
-@pytest.mark.slow
-def test_recipe_composes_through_the_main_ppo_cli(tmp_path):
-    """One real `main_ppo --cfg job` run (about 15 s), on a dotted ablation name inheriting the main recipe."""
-    name = "timerpo_qwen2_5_vl_3b_alpha0.5"
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+def _cli_config(tmp_path, name: str, *overrides: str) -> dict:
+    """The job config printed by `python -m verl.trainer.main_ppo --config-path=pkg://verl_anomseer.recipes
+    --config-name=NAME --cfg job OVERRIDES` (about 10 s: a real CLI process)."""
     proc = subprocess.run(
         [sys.executable, "-m", "verl.trainer.main_ppo", "--config-path=pkg://verl_anomseer.recipes",
-         f"--config-name={name}", "--cfg", "job", "algorithm.timerpo.projection=conflict"],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+         f"--config-name={name}", "--cfg", "job", *overrides],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": "1"}, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    cfg = yaml.safe_load(proc.stdout[proc.stdout.index("actor_rollout_ref:"):])
+    return yaml.safe_load(proc.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", recipe_names())
+def test_every_recipe_composes_through_the_main_ppo_cli(composed, tmp_path, name):
+    """The CLI prints exactly the config the compose API gives."""
+    assert _cli_config(tmp_path, name) == OmegaConf.to_container(composed[name], resolve=False)
+
+
+@pytest.mark.slow
+def test_a_cli_override_lands_on_a_dotted_recipe_name(tmp_path):
+    name = "timerpo_qwen2_5_vl_3b_alpha0.5"
+    cfg = _cli_config(tmp_path, name, "algorithm.timerpo.projection=conflict")
     assert cfg["algorithm"]["adv_estimator"] == "timerpo"
     assert cfg["algorithm"]["timerpo"] == {
         "alpha": 0.5, "projection": "conflict", "norm_by_std": False, "grounding_key": "grounding",
