@@ -8,7 +8,7 @@
    (recipe `cpu_smoke`) -> OUT/train.log, OUT/metrics.jsonl (verl's file logger),
    OUT/rollouts/<step>.jsonl (generations and scores), OUT/checkpoints/global_step_N/actor/huggingface
 4. evaluates that checkpoint on the test split (`python -m verl_anomseer.eval --backend hf`) -> OUT/eval
-Data and model are reused when already built with the same settings; training and evaluation rerun.
+Data and model are reused when already built with the same settings (rebuilt otherwise); training and evaluation rerun.
 """
 
 from __future__ import annotations
@@ -66,10 +66,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def build_data(out: Path, per_category: int, no_progress: bool) -> Path:
-    """The small ExpCoT dataset (AnomLLM suite, 400 points), built once."""
+    """The small ExpCoT dataset (AnomLLM suite, 400 points); rebuilt unless ``out`` holds one of this size."""
     from verl_anomseer.data.build import main as build_main
 
-    if not (out / "manifest.json").is_file():
+    manifest = out / "manifest.json"
+    built = json.loads(manifest.read_text()).get("args", {}) if manifest.is_file() else {}
+    if (built.get("train_per_category"), built.get("test_per_category"), built.get("length")) != (
+        per_category,
+        per_category,
+        400,
+    ):
         argv = ["--out", str(out), "--length", "400", "--workers", "1"]
         argv += ["--train-per-category", str(per_category), "--test-per-category", str(per_category)]
         argv += ["--overwrite"] + (["--no-progress"] if no_progress else [])

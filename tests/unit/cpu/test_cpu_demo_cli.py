@@ -54,3 +54,17 @@ def test_grpo_command_uses_verls_estimator_without_grounding():
     cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 2, "grpo"))
     assert cfg.algorithm.adv_estimator == "grpo"
     assert "grounding" not in cfg.reward.custom_reward_function.reward_kwargs
+
+
+def test_demo_data_is_reused_only_when_its_size_matches(tmp_path):
+    import pyarrow.parquet as pq
+
+    from verl_anomseer.demo import build_data
+
+    out = tmp_path / "data"
+    build_data(out, 1, no_progress=True)
+    first = (out / "manifest.json").stat().st_mtime_ns
+    build_data(out, 1, no_progress=True)  # same size: reused, not rebuilt
+    assert (out / "manifest.json").stat().st_mtime_ns == first
+    build_data(out, 2, no_progress=True)  # another --per-category: rebuilt
+    assert pq.read_metadata(out / "train.parquet").num_rows == 16
