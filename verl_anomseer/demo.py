@@ -8,7 +8,8 @@
    (recipe `cpu_smoke`) -> OUT/train.log, OUT/metrics.jsonl (verl's file logger),
    OUT/rollouts/<step>.jsonl (generations and scores), OUT/checkpoints/global_step_N/actor/huggingface
 4. evaluates that checkpoint on the test split (`python -m verl_anomseer.eval --backend hf`) -> OUT/eval
-Data and model are reused when already built with the same settings (rebuilt otherwise); training and evaluation rerun.
+Data and model are reused when already built with the same settings (rebuilt otherwise); training and
+evaluation rerun.
 """
 
 from __future__ import annotations
