@@ -34,10 +34,6 @@ def requested() -> bool:
     return os.environ.get(ENV_FLAG, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def is_active() -> bool:
-    return _active
-
-
 def activate() -> None:
     """Register the `cpu` platform and the `hf` rollout in this process (idempotent)."""
     global _active
