@@ -13,6 +13,7 @@ from pathlib import Path
 
 from verl_anomseer.eval.backends import BACKENDS, DETECTORS, Decoding, make_backend
 from verl_anomseer.eval.errors import BackendError, EvalSetupError
+from verl_anomseer.scoring.answer import DEFAULT_PARSER, PARSERS
 
 PROG = "anomseer-eval"
 
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output folder (created; a rerun resumes it)")
     p.add_argument("--model", help="hf/vllm: checkpoint path or name; openai: the served model name")
     p.add_argument("--detector", choices=DETECTORS, help="with --backend detector")
+    p.add_argument("--parser", choices=sorted(PARSERS), default=DEFAULT_PARSER,
+                   help="answer parser: strict (the authors' rules, default) or lenient (see docs/scoring.md)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed (sampling or iforest)")
     p.add_argument("--temperature", type=_non_negative_float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--top-p", type=float, default=1.0)
@@ -111,17 +114,18 @@ def main(argv: list[str] | None = None) -> int:
                                device=args.device, batch_size=args.batch_size, workers=args.workers,
                                concurrency=args.concurrency, rate_limit=args.rate_limit,
                                max_retries=args.max_retries, timeout=args.timeout)
-        run_settings = {**backend.settings, "data_sha256": file_sha256(args.data)}
+        run_settings = {**backend.settings, "data_sha256": file_sha256(args.data), "parser": args.parser}
         check_run_settings(args.out, run_settings)
         store = PredictionStore(args.out / PREDICTIONS)
         backend.check()
         args.out.mkdir(parents=True, exist_ok=True)
         record_run_settings(args.out, run_settings)
-        written = run_backend(samples, backend, store, args.seeds)
+        written = run_backend(samples, backend, store, args.seeds, args.parser)
         settings = ", ".join(f"{k}={v}" for k, v in sorted(backend.settings.items()))
         notes = [f"data: `{args.data.name}` ({len(samples)} series), seeds: {args.seeds}", f"settings: {settings}",
-                 ("scoring: the training reward (verl_anomseer.scoring.reward.compute_score); an anomaly-free "
-                  "series answered with [] scores 1 on every localization metric")]
+                 (f"scoring: the training reward (verl_anomseer.scoring.reward.compute_score) with the "
+                  f"`{args.parser}` parser; an anomaly-free series answered with [] scores 1 on every localization "
+                  "metric")]
         write_report(args.out, store.records, samples, args.seeds, notes)
     except EvalSetupError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

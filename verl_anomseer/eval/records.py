@@ -1,23 +1,24 @@
 """One JSONL record per (sample, seed): the raw text, the parsed answer and every reward metric.
 
-Scoring is exactly the training reward's (:func:`verl_anomseer.scoring.reward.compute_score`); the parser's
-reason (:func:`verl_anomseer.scoring.answer.parse_answer`) is kept so unreadable answers are explained, never dropped.
+Scoring is exactly the training reward's (:func:`verl_anomseer.scoring.reward.compute_score`) with the named
+parser; the parser's reason (:func:`verl_anomseer.scoring.answer.parse_answer`) is kept so unreadable answers are
+explained, never dropped.
 """
 
 from __future__ import annotations
 
 from verl_anomseer.eval.samples import Sample
-from verl_anomseer.scoring.answer import parse_answer
+from verl_anomseer.scoring.answer import DEFAULT_PARSER, parse_answer
 from verl_anomseer.scoring.reward import SCORE_KEYS, compute_score
 
 METRICS: tuple[str, ...] = tuple(k for k in SCORE_KEYS if k != "pred_label")
 
 
-def score_record(sample: Sample, text: str, seed: int) -> dict:
-    """The JSONL record of ``text`` answered for ``sample`` under ``seed``."""
+def score_record(sample: Sample, text: str, seed: int, parser: str = DEFAULT_PARSER) -> dict:
+    """The JSONL record of ``text`` answered for ``sample`` under ``seed``, scored with ``parser``."""
     length = int(sample.ground_truth["length"])
-    parsed = parse_answer(text, length)
-    scores = compute_score(sample.data_source, text, sample.ground_truth, sample.extra_info)
+    parsed = parse_answer(text, length, parser)
+    scores = compute_score(sample.data_source, text, sample.ground_truth, sample.extra_info, parser=parser)
     return {
         "series_id": sample.series_id,
         "seed": int(seed),

@@ -15,6 +15,7 @@ from verl_anomseer.eval.records import score_record
 from verl_anomseer.eval.report import failure_table, render_markdown, summary_table
 from verl_anomseer.eval.samples import Sample
 from verl_anomseer.eval.store import PredictionStore, record_key
+from verl_anomseer.scoring.answer import DEFAULT_PARSER
 
 PREDICTIONS, RUN_FILE, REPORT_MD, REPORT_CSV = "predictions.jsonl", "run.json", "report.md", "report.csv"
 PLOT_FILES = {"bars": "per_category.png", "confusion": "confusion.png", "gallery": "gallery.png"}
@@ -38,8 +39,9 @@ def record_run_settings(out: Path, settings: dict) -> None:
         write_text(out / RUN_FILE, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
-def run_backend(samples: list[Sample], backend: Backend, store: PredictionStore, seeds: list[int]) -> int:
-    """Score every (sample, seed) not yet in ``store``, appending each record as soon as it is ready."""
+def run_backend(samples: list[Sample], backend: Backend, store: PredictionStore, seeds: list[int],
+                parser: str = DEFAULT_PARSER) -> int:
+    """Score every (sample, seed) not yet in ``store`` with ``parser``, appending each record as soon as it is ready."""
     written = 0
     for seed in seeds:
         pending = [s for s in samples if (s.series_id, seed) not in store.done]
@@ -47,7 +49,7 @@ def run_backend(samples: list[Sample], backend: Backend, store: PredictionStore,
             continue
         for sample, text in tqdm(backend.generate(pending, seed), total=len(pending), unit="series",
                                  desc=f"{backend.settings['backend']} seed {seed}"):
-            store.append(score_record(sample, text, seed))
+            store.append(score_record(sample, text, seed, parser))
             written += 1
     return written
 

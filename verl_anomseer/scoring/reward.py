@@ -6,10 +6,12 @@
 - ``cls`` = 1 iff the normalized class equals the ground-truth class;
 - ``loc`` = mean of the localization metrics named in ``loc_metrics`` (default all six: point-wise and
   affiliation P/R/F1 over ``[0, length)``); both interval sets empty -> every metric 1; one empty -> 0;
-  an unparseable answer, or one whose items are all invalid -> every metric 0.
+  a wrong answer (unparseable, or one whose items are all invalid) -> every metric 0.
 
-Use in verl: ``reward.custom_reward_function.path=pkg://verl_anomseer.scoring.reward``; options go under
-``reward.custom_reward_function.reward_kwargs`` (``weights``, ``loc_metrics``, ``grounding``).
+The ``parser`` option (``strict``, the authors' rules and the default, or ``lenient``) decides what "parseable",
+"normalized" and "valid" mean (:mod:`verl_anomseer.scoring.answer`). Use in verl:
+``reward.custom_reward_function.path=pkg://verl_anomseer.scoring.reward``; options go under
+``reward.custom_reward_function.reward_kwargs`` (``parser``, ``weights``, ``loc_metrics``, ``grounding``).
 A malformed ``ground_truth`` raises :class:`GroundTruthError` (a data bug); model text never raises.
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from verl_anomseer.scoring.answer import parse_answer
+from verl_anomseer.scoring.answer import DEFAULT_PARSER, check_parser, parse_answer
 from verl_anomseer.scoring.intervals import EMPTY, merge_intervals
 from verl_anomseer.scoring.metrics import affiliation_prf_events, point_prf_events
 from verl_anomseer.series.taxonomy import CLASSES
@@ -105,6 +107,13 @@ def _loc_metrics(reward_kwargs: Mapping[str, Any]) -> tuple[str, ...]:
     return names
 
 
+def _parser(reward_kwargs: Mapping[str, Any]) -> str:
+    try:
+        return check_parser(reward_kwargs.get("parser", DEFAULT_PARSER))
+    except ValueError as exc:
+        raise ValueError(f"reward_kwargs.{exc}") from None
+
+
 def compute_score(
     data_source: str,
     solution_str: str,
@@ -115,7 +124,8 @@ def compute_score(
     """Score one response; returns the keys :data:`SCORE_KEYS` (+ ``grounding`` when ``reward_kwargs['grounding']``)."""
     gt_events, gt_label, length = parse_ground_truth(ground_truth)
     weights, loc_names = _weights(reward_kwargs), _loc_metrics(reward_kwargs)
-    parsed = parse_answer(solution_str, length)
+    parser = _parser(reward_kwargs)
+    parsed = parse_answer(solution_str, length, parser)
 
     if parsed.answer_ok:
         pred = np.array(parsed.intervals, dtype=np.int64).reshape(-1, 2)

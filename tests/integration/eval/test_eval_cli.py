@@ -142,11 +142,40 @@ def test_resume_with_other_settings_is_refused(eval_parquet, tmp_path, capsys):
     (["--backend", "openai", "--model", "m", "--top-p", "0"], "--top-p"),
     (["--backend", "detector", "--detector", "ksigma", "--limit", "0"], "must be > 0"),
     (["--backend", "tgi"], "invalid choice"),
+    (["--backend", "detector", "--detector", "ksigma", "--parser", "loose"], "argument --parser: invalid choice"),
 ])
 def test_bad_arguments_are_one_line_exit_2(tmp_path, capsys, argv, message):
     assert cli.main(["--data", str(tmp_path / "x.parquet"), "--out", str(tmp_path / "o"), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_parser_is_chosen_recorded_and_part_of_the_run_settings(eval_parquet, tmp_path, monkeypatch, capsys):
+    real_generate = DetectorBackend.generate
+
+    def truncating(self, samples, seed):  # every non-empty answer loses its closing bracket
+        for sample, text in real_generate(self, samples, seed):
+            yield sample, text.replace("]]</answer>", "]</answer>")
+
+    monkeypatch.setattr(DetectorBackend, "generate", truncating)
+    argv = ["--data", str(eval_parquet), "--backend", "detector", "--detector", "probes"]
+    preds = {}
+    for parser in ("strict", "lenient"):
+        out = tmp_path / parser
+        assert cli.main([*argv, "--out", str(out), *(["--parser", "lenient"] if parser == "lenient" else [])]) == 0
+        assert json.loads((out / "run.json").read_text())["parser"] == parser
+        assert f"with the `{parser}` parser" in (out / "report.md").read_text()
+        preds[parser] = read_jsonl(out / "predictions.jsonl").set_index("series_id")
+    texts = preds["strict"]["text"]
+    truncated = texts.str.contains("]</answer>", regex=False) & ~texts.str.contains("<answer>[]</answer>", regex=False)
+    assert truncated.any() and (~truncated).any()
+    assert (preds["strict"].loc[truncated, ["fmt", "loc"]] == 0).all().all()
+    assert (preds["lenient"].loc[truncated, "fmt"] == 1).all()
+    untouched = preds["strict"].index[~truncated]
+    assert preds["strict"].loc[untouched, "score"].tolist() == preds["lenient"].loc[untouched, "score"].tolist()
+    assert cli.main([*argv, "--out", str(tmp_path / "strict"), "--parser", "lenient"]) == 2
+    assert "parser: 'strict' -> 'lenient'" in capsys.readouterr().err
 
 
 def test_missing_data_file_is_a_clear_error(tmp_path, capsys):

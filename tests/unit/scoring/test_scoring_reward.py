@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
+from verl_anomseer.scoring.answer import PARSERS
 from verl_anomseer.scoring.metrics import affiliation_prf, point_prf
 from verl_anomseer.scoring.reward import SCORE_KEYS, GroundTruthError, compute_score
 
@@ -74,6 +75,7 @@ def test_weights_and_localization_recipe_come_from_reward_kwargs():
         ({"weights": {"loc": 1.2, "cls": -0.2}}, "non-negative"),
         ({"weights": {"location": 1.0}}, "unknown key"),
         ({"loc_metrics": ["f1"]}, "unknown"),
+        ({"parser": "authors"}, r"reward_kwargs.parser: unknown 'authors'; choose one of \['lenient', 'strict'\]"),
     ],
 )
 def test_bad_reward_kwargs_are_named(kwargs, message):
@@ -147,29 +149,33 @@ TOKENS = ["<think>", "</think>", "<answer>", "</answer>", "<class>", "</class>",
           '"start":', '"end":', "0", "7", "150", "640", "999", "1e308", "-3", "NaN", "global", "normal", " "]
 
 
-@pytest.mark.slow  # 10,000 examples: ~15 s on an idle 2-core machine
+@pytest.mark.slow  # 10,000 examples per parser: ~15 s each on an idle 2-core machine
+@pytest.mark.parametrize("parser", sorted(PARSERS))
 @settings(max_examples=10_000, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(
     text=st.one_of(st.text(max_size=200), st.lists(st.sampled_from(TOKENS), max_size=40).map("".join)),
     normal=st.booleans(),
 )
-def test_any_text_scores_in_unit_interval(text, normal):
-    _check(compute_score(SRC, text, NORMAL_GT if normal else GT))
+def test_any_text_scores_in_unit_interval(parser, text, normal):
+    _check(compute_score(SRC, text, NORMAL_GT if normal else GT, parser=parser))
 
 
 @settings(max_examples=1_000, deadline=None)
 @given(
     pairs=st.lists(st.tuples(st.integers(-100, 1100), st.integers(-100, 1100)), max_size=30),
     cls=st.sampled_from(["global point", "trend", "Contextual", "nonsense"]),
+    parser=st.sampled_from(sorted(PARSERS)),
 )
-def test_structured_answers_score_in_unit_interval(pairs, cls):
+def test_structured_answers_score_in_unit_interval(pairs, cls, parser):
     text = answer(str([list(p) for p in pairs]), cls)
-    _check(compute_score(SRC, text, GT))
-    _check(compute_score(SRC, text, NORMAL_GT))
+    _check(compute_score(SRC, text, GT, parser=parser))
+    _check(compute_score(SRC, text, NORMAL_GT, parser=parser))
 
 
-def test_bad_input_corpus():
+@pytest.mark.parametrize("parser", sorted(PARSERS))
+def test_bad_input_corpus(parser):
     huge = answer("[" + ", ".join(f"[{i}, {i + 1}]" for i in range(0, 1000, 2)) + "]")
     for text in ["", "\x00" * 10, "x" * 1_000_000, huge, answer("[[1e308, -1e308]]"), answer("[[NaN, NaN]]"),
-                 "<answer>" + "[" * 200_000, answer("[[650, 600]]"), "<think><answer>[[1,2]]</class>"]:
-        _check(compute_score(SRC, text, GT))
+                 "<answer>" + "[" * 200_000, answer("[[650, 600]]"), "<think><answer>[[1,2]]</class>",
+                 answer("[[1, 2]"), answer("__import__('os')"), answer("[" * 100_000)]:
+        _check(compute_score(SRC, text, GT, parser=parser))
