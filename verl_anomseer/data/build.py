@@ -28,13 +28,25 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 import verl_anomseer
-from verl_anomseer.data.schema import EXPCOT_MODES, SPLITS, make_row
+from verl_anomseer.data.files import (
+    FileWindow,
+    add_input_options,
+    check_window_options,
+    input_notes,
+    load_inputs,
+    part_windows,
+    series_parts,
+    window_prompt,
+    window_trace,
+)
+from verl_anomseer.data.schema import EXPCOT_MODES, SPLITS, make_row, make_window_row
 from verl_anomseer.expcot import MIN_LENGTH as PROBE_MIN_LENGTH
 from verl_anomseer.expcot import clean_trace, faithful_trace, stumpy_cache
+from verl_anomseer.series.files import FileError
 from verl_anomseer.series.generators import DEFAULT_LENGTH, MIN_GENERATOR_LENGTH, generate
 from verl_anomseer.series.prompt import build_prompt
-from verl_anomseer.series.render import render_png
-from verl_anomseer.series.taxonomy import CLASSES, SUITES
+from verl_anomseer.series.render import render_panels_png, render_png
+from verl_anomseer.series.taxonomy import ANOMALY_CLASSES, CLASSES, FILES_SUITE, SUITES
 
 MIN_LENGTH = max(PROBE_MIN_LENGTH, MIN_GENERATOR_LENGTH)
 DEFAULT_SEED = 3407  # the authors' training seed; each split is its own stream of it
@@ -73,6 +85,20 @@ ROW_SCHEMA = pa.schema(
                     ("series_id", pa.string()),
                     ("split", pa.string()),
                     ("index", pa.int64()),
+                    (
+                        "source",
+                        pa.struct(
+                            [
+                                ("file", pa.string()),
+                                ("columns", pa.list_(pa.string())),
+                                ("offset", pa.int64()),
+                                ("channels", pa.int64()),
+                                ("labelled", pa.bool_()),
+                                ("center", pa.list_(pa.float64())),
+                                ("half", pa.list_(pa.float64())),
+                            ]
+                        ),
+                    ),
                 ]
             ),
         ),
@@ -94,8 +120,11 @@ class Sample:
     expcot_mode: str
 
 
-def make_sample_row(sample: Sample) -> dict:
-    """Generate, render and explain one sample; the clean trace sees only the values, never the GT."""
+def make_sample_row(sample: Sample | FileWindow) -> dict:
+    """Generate (or take an imported window), render and explain one sample; a clean trace sees only the values."""
+    if isinstance(sample, FileWindow):
+        return make_window_row(sample, render_panels_png(sample.values), window_prompt(sample),
+                               window_trace(sample.values, sample.part.columns))
     series = generate(sample.suite, sample.category, sample.index, sample.seed, sample.length, split=sample.split)
     if sample.expcot_mode == "clean":
         expcot = clean_trace(series.values)
@@ -110,7 +139,7 @@ def _init_worker() -> None:
     stumpy_cache.enable()
 
 
-def iter_rows(samples: Sequence[Sample], workers: int = 1, progress: bool = True) -> Iterator[dict]:
+def iter_rows(samples: Sequence[Sample | FileWindow], workers: int = 1, progress: bool = True) -> Iterator[dict]:
     """The rows of ``samples`` in order, computed by ``workers`` spawned processes (1: in this process)."""
     bar = tqdm(total=len(samples), desc="building rows", unit="row", disable=not progress)
     try:
@@ -181,11 +210,13 @@ class SplitWriter:
     def counts(self) -> dict:
         """Rows per category and per class, and the share of anomaly-free series."""
         total = sum(self.per_category.values())
+        labelled = total - self.per_class[None]
         return {
             "rows": total,
             "per_category": dict(self.per_category),
             "per_class": {c: self.per_class[c] for c in CLASSES if self.per_class[c]},
-            "anomaly_free_share": self.per_class["normal"] / total if total else 0.0,
+            "anomaly_free_share": self.per_class["normal"] / labelled if labelled else 0.0,
+            "unlabelled": self.per_class[None],
         }
 
 
@@ -238,7 +269,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="build_expcot", description="Build the AnomSeer parquet data: series, GT-free plots, ExpCoT traces."
     )
-    p.add_argument("--suite", choices=sorted(SUITES), default="anomllm")
+    p.add_argument("--suite", choices=sorted([*SUITES, FILES_SUITE]), default="anomllm",
+                   help="generator suite, or files: import --input files (see docs/files.md)")
     p.add_argument("--categories", nargs="+", help="categories of the suite (space- or comma-separated; default: all)")
     p.add_argument("--train-per-category", type=int, default=DEFAULT_PER_CATEGORY)
     p.add_argument("--test-per-category", type=int, default=DEFAULT_PER_CATEGORY)
@@ -249,12 +281,41 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=Path, required=True, help="output directory (train.parquet, test.parquet, manifest.json)"
     )
+    add_input_options(p, default_stride="--window")
+    p.add_argument("--split", choices=SPLITS, default="test", help="files: the split the imported rows belong to")
+    p.add_argument("--anomaly-class", choices=ANOMALY_CLASSES,
+                   help="files: the class of every labelled anomaly (the reward scores it; needed for labelled input)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
 
-def _check_args(args: argparse.Namespace) -> None:
+def _check_file_args(args: argparse.Namespace) -> None:
+    """``--suite files``: read and window every input now, so bad input fails before anything is written."""
+    if not args.input:
+        raise UsageError("--suite files needs --input PATH [PATH ...]")
+    try:
+        check_window_options(args, default_stride=args.window)
+        files = load_inputs(args)
+    except (FileError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    unlabelled = [sf.name for sf in files if not sf.labelled]
+    if unlabelled and args.split == "train":
+        raise UsageError(f"{unlabelled[0]} has no labels; unlabelled rows can only be built as --split test")
+    anomalous = [sf.name for sf in files if sf.labelled and sf.label_mask().any()]
+    if anomalous and args.anomaly_class is None:
+        raise UsageError(f"{anomalous[0]} is labelled; pass --anomaly-class CLASS (one of "
+                         f"{', '.join(ANOMALY_CLASSES)}), the class the reward scores for its anomalies")
+    args.windows = []
+    for part in (part for sf in files for part in series_parts(sf)):
+        args.windows += part_windows(part, args.window, args.stride, args.allow_short, args.split,
+                                     args.anomaly_class, first_index=len(args.windows))
+    args.notes = input_notes(files)
+
+
+def _check_generator_args(args: argparse.Namespace) -> None:
+    if args.input:
+        raise UsageError("--input needs --suite files")
     known = SUITES[args.suite]
     if args.categories is None:
         args.categories = list(known)
@@ -266,7 +327,7 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"unknown category {given} for suite {args.suite}; choose from {', '.join(known)}")
         if len(set(args.categories)) != len(args.categories):
             raise UsageError("--categories lists a category twice")
-    for name in ("train_per_category", "test_per_category", "workers"):
+    for name in ("train_per_category", "test_per_category"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if args.length is None:
@@ -275,6 +336,15 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--length {args.length} is too short for the ExpCoT probes; use at least {MIN_LENGTH}")
     if args.seed < 0:
         raise UsageError(f"--seed must be non-negative, got {args.seed}")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {args.workers}")
+    if args.suite == FILES_SUITE:
+        _check_file_args(args)
+    else:
+        _check_generator_args(args)
     out = args.out = args.out.resolve()
     if out.exists():
         if not out.is_dir():
@@ -306,25 +376,30 @@ def _publish(staging: Path, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    """Build both splits into ``args.out`` atomically; returns the manifest."""
-    sizes = {"train": args.train_per_category, "test": args.test_per_category}
-    samples = [
-        s
-        for split in SPLITS
-        for s in split_samples(
-            args.suite, args.categories, split, sizes[split], args.seed, args.length, args.expcot_mode
-        )
-    ]
+    """Build both splits (``--suite files``: the ``--split``) into ``args.out`` atomically; returns the manifest."""
+    if args.suite == FILES_SUITE:
+        samples, splits = args.windows, (args.split,)
+    else:
+        sizes = {"train": args.train_per_category, "test": args.test_per_category}
+        splits = SPLITS
+        samples = [
+            s
+            for split in SPLITS
+            for s in split_samples(
+                args.suite, args.categories, split, sizes[split], args.seed, args.length, args.expcot_mode
+            )
+        ]
     out = args.out
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        writers = {split: SplitWriter(staging / f"{split}.parquet") for split in SPLITS}
+        writers = {split: SplitWriter(staging / f"{split}.parquet") for split in splits}
         for row in iter_rows(samples, args.workers, progress=not args.no_progress):
             writers[row["extra_info"]["split"]].add(row)
         for writer in writers.values():
             writer.close()
         manifest = {
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "no_progress"},
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                     if k not in ("no_progress", "windows", "notes")},
             "versions": _versions(),
             "counts": {split: w.counts() for split, w in writers.items()},
             "sha256": {w.path.name: file_sha256(w.path) for w in writers.values()},
@@ -348,7 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SystemExit as e:  # --help
         return int(e.code or 0)
+    for note in getattr(args, "notes", []):
+        print(f"{parser.prog}: note: {note}", file=sys.stderr)
     manifest = run(args)
     print(format_summary(manifest["counts"]))
-    print(f"wrote {args.out}/train.parquet, test.parquet, manifest.json")
+    print(f"wrote {args.out}/{', '.join(manifest['sha256'])}, manifest.json")
     return 0

@@ -3,8 +3,13 @@
 A row has ``data_source`` "anomseer/<suite>/<category>", ``prompt`` (one user turn starting with ``<image>``),
 ``images`` ``[{"bytes": PNG, "path": None}]``, ``reward_model`` ``{"style": "rule", "ground_truth":
 {"intervals", "label", "length"}}``, ``extra_info`` (``expcot``, ``expcot_mode``, ``category``, ``suite``,
-``series_id``, ``split``, ``index``) and ``series`` (the raw values). ``validate_row`` raises ``RowError``
+``series_id``, ``split``, ``index``, ``source``) and ``series`` (the values). ``validate_row`` raises ``RowError``
 naming the row and the field.
+
+Imported rows (suite ``files``, category = the file name) differ: ``extra_info.source`` holds ``file``,
+``columns``, ``offset`` (the window's first row in the file), ``channels``, ``labelled`` and the plot scale
+(``center``, ``half``: file value = center + half * plotted / 0.95); ``series`` holds the plotted values channel
+after channel; an unlabelled row has no intervals and label None. Generated rows have ``source`` None.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import math
 
 from verl_anomseer.series.prompt import IMAGE_PLACEHOLDER
-from verl_anomseer.series.taxonomy import CLASSES, SUITES, class_for
+from verl_anomseer.series.taxonomy import CLASSES, FILES_SUITE, NORMAL, SUITES, class_for
 
 EXPCOT_MODES = ("faithful", "clean")
 SPLITS = ("train", "test")
@@ -26,6 +31,8 @@ EXTRA_INFO_FIELDS = {
     "split": str,
     "index": int,
 }
+SOURCE_FIELDS = {"file": str, "columns": list, "offset": int, "channels": int, "labelled": bool, "center": list,
+                 "half": list}
 
 
 class RowError(ValueError):
@@ -41,32 +48,46 @@ def series_id(suite: str, category: str, split: str, index: int) -> str:
     return f"{suite}/{category}/{split}/{index:05d}"
 
 
-def make_row(series, split: str, index: int, png: bytes, prompt: str, expcot: str, expcot_mode: str) -> dict:
-    """The parquet row of a generated ``Series`` (``series.generators.Series``)."""
-    length = len(series.values)
+def _assemble(suite: str, category: str, sid: str, split: str, index: int, png: bytes, prompt: str, expcot: str,
+              expcot_mode: str, intervals, label: str | None, length: int, values: list[float],
+              source: dict | None) -> dict:
     return {
-        "data_source": f"anomseer/{series.suite}/{series.category}",
+        "data_source": f"anomseer/{suite}/{category}",
         "prompt": [{"role": "user", "content": prompt}],
         "images": [{"bytes": png, "path": None}],
         "reward_model": {
             "style": "rule",
-            "ground_truth": {
-                "intervals": [[int(s), int(e)] for s, e in series.intervals],
-                "label": series.label,
-                "length": length,
-            },
+            "ground_truth": {"intervals": [[int(s), int(e)] for s, e in intervals], "label": label, "length": length},
         },
         "extra_info": {
             "expcot": expcot,
             "expcot_mode": expcot_mode,
-            "category": series.category,
-            "suite": series.suite,
-            "series_id": series_id(series.suite, series.category, split, index),
+            "category": category,
+            "suite": suite,
+            "series_id": sid,
             "split": split,
             "index": int(index),
+            "source": source,
         },
-        "series": series.values.tolist(),
+        "series": values,
     }
+
+
+def make_row(series, split: str, index: int, png: bytes, prompt: str, expcot: str, expcot_mode: str) -> dict:
+    """The parquet row of a generated ``Series`` (``series.generators.Series``); ``extra_info.source`` is None."""
+    sid = series_id(series.suite, series.category, split, index)
+    return _assemble(series.suite, series.category, sid, split, index, png, prompt, expcot, expcot_mode,
+                     series.intervals, series.label, len(series.values), series.values.tolist(), None)
+
+
+def make_window_row(window, png: bytes, prompt: str, expcot: str) -> dict:
+    """The parquet row of an imported window (``data.files.FileWindow``): category = file name, clean ExpCoT,
+    ``series`` = the plotted values channel after channel, ``extra_info.source`` = where the rows come from.
+    An unlabelled window has no intervals and label None (it can be evaluated, not trained on)."""
+    values = window.values
+    return _assemble(FILES_SUITE, window.part.file, window.series_id, window.split, window.index, png, prompt,
+                     expcot, "clean", window.intervals or (), window.label, int(values.shape[1]),
+                     values.ravel().tolist(), window.source)
 
 
 def _is_int(value) -> bool:
@@ -93,6 +114,9 @@ def _check_source(row: dict, i: int) -> tuple[str, str]:
         f"expected 'anomseer/<suite>/<category>', got {source!r}",
     )
     suite, category = parts[1], parts[2]
+    if suite == FILES_SUITE:
+        _expect(bool(category), i, "data_source", "expected the file name as the category")
+        return suite, category
     _expect(suite in SUITES, i, "data_source", f"unknown suite {suite!r}")
     _expect(category in SUITES[suite], i, "data_source", f"unknown category {category!r} for suite {suite!r}")
     return suite, category
@@ -125,7 +149,7 @@ def _check_prompt_and_images(row: dict, i: int) -> None:
         )
 
 
-def _check_ground_truth(row: dict, i: int, category: str) -> int:
+def _check_ground_truth(row: dict, i: int, category: str, source: dict | None) -> int:
     reward_model = _get(row, "reward_model", i, "reward_model")
     _expect(
         isinstance(reward_model, dict) and reward_model.get("style") == "rule",
@@ -158,7 +182,15 @@ def _check_ground_truth(row: dict, i: int, category: str) -> int:
         _expect(start > previous_end, i, field, "intervals must be sorted, disjoint and not adjacent")
         previous_end = end
     label = _get(gt, "label", i, "reward_model.ground_truth.label")
+    if source is not None and not source["labelled"]:
+        _expect(label is None and not intervals, i, "reward_model.ground_truth", "an unlabelled row has no intervals "
+                "and label None")
+        return length
     _expect(label in CLASSES, i, "reward_model.ground_truth.label", f"{label!r} is not one of {list(CLASSES)}")
+    if source is not None:
+        _expect((label == NORMAL) == (not intervals), i, "reward_model.ground_truth.label",
+                f"{label!r} does not fit {len(intervals)} interval(s)")
+        return length
     expected = class_for(category, bool(intervals))
     _expect(
         label == expected,
@@ -169,7 +201,19 @@ def _check_ground_truth(row: dict, i: int, category: str) -> int:
     return length
 
 
-def _check_extra_info(row: dict, i: int, suite: str, category: str) -> None:
+def _check_source_info(source, i: int) -> dict:
+    _expect(isinstance(source, dict), i, "extra_info.source", "expected the file, columns and offset of the rows")
+    for key, kind in SOURCE_FIELDS.items():
+        value = _get(source, key, i, f"extra_info.source.{key}")
+        ok = _is_int(value) if kind is int else isinstance(value, kind)
+        _expect(ok, i, f"extra_info.source.{key}", f"expected {kind.__name__}, got {type(value).__name__}")
+    _expect(source["offset"] >= 0 and source["channels"] >= 1, i, "extra_info.source", "offset >= 0, channels >= 1")
+    _expect(len(source["columns"]) == source["channels"] == len(source["center"]) == len(source["half"]), i,
+            "extra_info.source.columns", "expected one column, center and half per channel")
+    return source
+
+
+def _check_extra_info(row: dict, i: int, suite: str, category: str) -> dict | None:
     extra = _get(row, "extra_info", i, "extra_info")
     _expect(isinstance(extra, dict), i, "extra_info", "expected a dict")
     for key, kind in EXTRA_INFO_FIELDS.items():
@@ -185,11 +229,15 @@ def _check_extra_info(row: dict, i: int, suite: str, category: str) -> None:
         "disagrees with data_source",
     )
     _expect(extra["index"] >= 0, i, "extra_info.index", "expected a non-negative int")
+    if suite == FILES_SUITE:
+        return _check_source_info(extra.get("source"), i)
+    _expect(extra.get("source") is None, i, "extra_info.source", "only imported rows (suite files) have a source")
+    return None
 
 
-def _check_series(row: dict, i: int, length: int) -> None:
+def _check_series(row: dict, i: int, size: int) -> None:
     values = _get(row, "series", i, "series")
-    _expect(isinstance(values, list) and len(values) == length, i, "series", f"expected a list of {length} floats")
+    _expect(isinstance(values, list) and len(values) == size, i, "series", f"expected a list of {size} floats")
     finite = all(_is_int(v) or (isinstance(v, float) and math.isfinite(v)) for v in values)
     _expect(finite, i, "series", "expected finite numbers")
 
@@ -199,6 +247,6 @@ def validate_row(row: dict, row_index: int) -> None:
     _expect(isinstance(row, dict), row_index, "<row>", f"expected a dict, got {type(row).__name__}")
     suite, category = _check_source(row, row_index)
     _check_prompt_and_images(row, row_index)
-    length = _check_ground_truth(row, row_index, category)
-    _check_extra_info(row, row_index, suite, category)
-    _check_series(row, row_index, length)
+    source = _check_extra_info(row, row_index, suite, category)
+    length = _check_ground_truth(row, row_index, category, source)
+    _check_series(row, row_index, length * (source["channels"] if source else 1))

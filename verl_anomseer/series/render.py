@@ -53,10 +53,15 @@ class _Plot:
         self.canvas.restore_region(self.background)
         self.line.set_ydata(y)
         self.ax.draw_artist(self.line)
-        rgba = Image.frombuffer("RGBA", self.canvas.get_width_height(), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-        buf = io.BytesIO()
-        rgba.convert("RGB").save(buf, format="png", compress_level=COMPRESS_LEVEL)
-        return buf.getvalue()
+        return _encode(self.canvas)
+
+
+def _encode(canvas: FigureCanvasAgg) -> bytes:
+    """The canvas's pixels as an RGB PNG (zlib level ``COMPRESS_LEVEL``)."""
+    rgba = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    buf = io.BytesIO()
+    rgba.convert("RGB").save(buf, format="png", compress_level=COMPRESS_LEVEL)
+    return buf.getvalue()
 
 
 _local = threading.local()
@@ -75,3 +80,27 @@ def render_png(values) -> bytes:
             plots.pop(next(iter(plots)))  # the oldest length
         plots[y.size] = _Plot(y.size)
     return plots[y.size].render(y)
+
+
+def render_panels_png(channels) -> bytes:
+    """A multivariate series as stacked, x-aligned panels, one per channel (``channels``: ``(n_channels, rows)``).
+
+    Each panel is the AnomLLM style above (same width, height and y-limits per panel, ``plot_series``), one
+    shared x-axis whose ticks sit under the bottom panel; ground truth is never drawn. One channel gives
+    exactly ``render_png``'s image.
+    """
+    y = np.asarray(channels, dtype=np.float64)
+    if y.ndim == 1 or (y.ndim == 2 and y.shape[0] == 1):
+        return render_png(y.reshape(-1))
+    if y.ndim != 2 or y.shape[1] < 2:
+        raise ValueError(f"render_panels_png needs a (channels, rows) array of at least 2 rows; got shape {y.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError("render_panels_png needs finite values")
+    figure = Figure(figsize=(FIGSIZE[0], FIGSIZE[1] * y.shape[0]), dpi=DPI)
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.subplots(y.shape[0], 1, sharex=True, squeeze=False)[:, 0]
+    for ax, row in zip(axes, y):
+        plot_series(ax, row)
+    figure.tight_layout()
+    canvas.draw()
+    return _encode(canvas)

@@ -16,6 +16,7 @@ ANOMLLM_CATEGORIES: tuple[str, ...] = (
 )
 VTA_CATEGORIES: tuple[str, ...] = ("global", "contextual", "seasonal", "trend", "shapelet")
 SUITES: dict[str, tuple[str, ...]] = {"anomllm": ANOMLLM_CATEGORIES, "vta": VTA_CATEGORIES}
+FILES_SUITE = "files"  # series imported from files; the category is the file name (see series.files)
 
 CATEGORY_TO_CLASS: dict[str, str] = {
     "range": "global point",
