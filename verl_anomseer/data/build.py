@@ -253,6 +253,8 @@ def format_summary(counts: dict[str, dict]) -> str:
         lines.append(f"{split}: {c['rows']} rows, anomaly-free share {c['anomaly_free_share']:.1%}")
         lines.append("  per category: " + ", ".join(f"{k} {v}" for k, v in c["per_category"].items()))
         lines.append("  per class:    " + ", ".join(f"{k} {v}" for k, v in c["per_class"].items()))
+        if c.get("unlabelled"):
+            lines.append(f"  unlabelled:   {c['unlabelled']} (answered by the evaluation, not scored)")
     return "\n".join(lines)
 
 

@@ -15,9 +15,17 @@ METRICS: tuple[str, ...] = tuple(k for k in SCORE_KEYS if k != "pred_label")
 
 
 def score_record(sample: Sample, text: str, seed: int, parser: str = DEFAULT_PARSER) -> dict:
-    """The JSONL record of ``text`` answered for ``sample`` under ``seed``, scored with ``parser``."""
+    """The JSONL record of ``text`` answered for ``sample`` under ``seed``, scored with ``parser``.
+
+    An unlabelled sample (imported without labels) gets the parsed answer and ``labelled: False``, no scores.
+    """
     length = int(sample.ground_truth["length"])
     parsed = parse_answer(text, length, parser)
+    if not sample.labelled:
+        return {"series_id": sample.series_id, "seed": int(seed), "suite": sample.suite, "category": sample.category,
+                "length": length, "labelled": False, "text": text,
+                "pred_intervals": [[int(s), int(e)] for s, e in (parsed.intervals or [])],
+                "pred_label": parsed.label, "format_ok": bool(parsed.format_ok), "reason": parsed.reason}
     scores = compute_score(sample.data_source, text, sample.ground_truth, sample.extra_info, parser=parser)
     return {
         "series_id": sample.series_id,

@@ -63,11 +63,18 @@ def write_report(out: Path, records: list[dict], samples: list[Sample], seeds: l
         notes = [*notes, f"INCOMPLETE: {missing} of {len(wanted)} (series, seed) pairs have no prediction yet"]
     if not records:
         raise EvalSetupError(f"no predictions in {out / PREDICTIONS} for this data and these seeds")
+    unlabelled = sum(not r.get("labelled", True) for r in records)
+    if unlabelled:
+        notes = [*notes, f"{unlabelled} answer(s) for unlabelled series are in {PREDICTIONS}, not scored"]
+        records = [r for r in records if r.get("labelled", True)]
+    if not records:
+        write_text(out / REPORT_MD, "\n".join(["# Evaluation report", "", *[f"- {n}" for n in notes], ""]))
+        return
     summary = summary_table(records)
     write_text(out / REPORT_CSV, summary.to_csv(index=False))
     write_text(out / REPORT_MD, render_markdown(summary, "Evaluation report", notes) + "\n" + failure_table(records))
     plots.category_bars(summary, out / PLOT_FILES["bars"])
     plots.class_confusion(records, out / PLOT_FILES["confusion"])
     chosen = plots.gallery_records(records)
-    values = {s.series_id: s.values for s in samples}
+    values = {s.series_id: s.values.T for s in samples}  # (rows, channels): one line per channel
     plots.gallery(chosen, values, out / PLOT_FILES["gallery"])

@@ -16,7 +16,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("data_source", "prompt", "images", "reward_
 
 @dataclass(frozen=True)
 class Sample:
-    """One test series: what a backend sees (prompt text, PNG, raw values) and what the scorer needs."""
+    """One test series: what a backend sees (prompt text, PNG, values) and what the scorer needs."""
 
     series_id: str
     suite: str
@@ -31,6 +31,11 @@ class Sample:
     @property
     def anomalous(self) -> bool:
         return len(self.ground_truth["intervals"]) > 0
+
+    @property
+    def labelled(self) -> bool:
+        """False for an imported row without labels (label None): answered, never scored."""
+        return self.ground_truth["label"] is not None
 
 
 def load_samples(path: str | os.PathLike, limit: int | None = None) -> list[Sample]:
@@ -70,6 +75,13 @@ def load_samples(path: str | os.PathLike, limit: int | None = None) -> list[Samp
     return samples
 
 
+def _values(row: dict) -> np.ndarray:
+    """The series: 1-D, or ``(channels, rows)`` for an imported multivariate row."""
+    values = np.asarray(row["series"], dtype=np.float64)
+    source = row["extra_info"].get("source")
+    return values.reshape(source["channels"], -1) if source and source["channels"] > 1 else values
+
+
 def _sample(row: dict) -> Sample:
     info = row["extra_info"]
     return Sample(
@@ -79,7 +91,7 @@ def _sample(row: dict) -> Sample:
         data_source=row["data_source"],
         prompt=row["prompt"][0]["content"],
         image=row["images"][0]["bytes"],
-        values=np.asarray(row["series"], dtype=np.float64),
+        values=_values(row),
         ground_truth=row["reward_model"]["ground_truth"],
         extra_info=info,
     )

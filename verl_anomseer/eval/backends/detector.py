@@ -45,24 +45,38 @@ def iforest_intervals(values: np.ndarray, seed: int = 0, window: int = IFOREST_W
     return mask_to_intervals(intervals_to_mask([(int(s), int(s) + window) for s in starts], len(values)))
 
 
-def detector_answer(detector: str, seed: int, values: np.ndarray) -> str:
-    """The canonical answer text of ``detector`` on ``values``; a series it rejects gives a think-only text."""
+def detector_findings(detector: str, seed: int, values: np.ndarray) -> tuple[list[tuple[int, int]], str, str]:
+    """``(intervals, class, reasoning)`` of ``detector`` on a 1-D series; raises ``ValueError`` on a bad series."""
     from verl_anomseer import expcot
 
+    if detector == "probes":
+        report = expcot.analyze(values)
+        stats = ", ".join(f"{k}={v:.4g}" for k, v in sorted(report.stats.items()))
+        return report.intervals, report.label, f"probe {report.detector}{' (denoised)' if report.denoised else ''}: {stats}"
+    if detector == "iforest":
+        intervals = iforest_intervals(values, seed=seed)
+    else:
+        intervals = {"discord": expcot.discord_intervals, "ksigma": expcot.ksigma_intervals}[detector](values)
+    label = SINGLE_PROBE_CLASS[detector] if intervals else NORMAL
+    return intervals, label, f"{detector} detector: {len(intervals)} interval(s)"
+
+
+def detector_answer(detector: str, seed: int, values: np.ndarray) -> str:
+    """The canonical answer text of ``detector`` on ``values``; a series it rejects gives a think-only text.
+
+    ``values`` of shape ``(channels, rows)``: the detector runs on each channel; the answer is the union of their
+    intervals, with the class of the channel whose intervals cover the most rows.
+    """
     try:
-        if detector == "probes":
-            report = expcot.analyze(values)
-            stats = ", ".join(f"{k}={v:.4g}" for k, v in sorted(report.stats.items()))
-            why = f"probe {report.detector}{' (denoised)' if report.denoised else ''}: {stats}"
-            return canonical_answer(report.intervals, report.label, why)
-        if detector == "iforest":
-            intervals = iforest_intervals(values, seed=seed)
-        else:
-            intervals = {"discord": expcot.discord_intervals, "ksigma": expcot.ksigma_intervals}[detector](values)
+        if values.ndim == 1:
+            return canonical_answer(*detector_findings(detector, seed, values))
+        found = [detector_findings(detector, seed, row) for row in values]
     except ValueError as exc:  # recorded (and scored) as an unreadable answer, never dropped
         return f"<think>{detector} detector failed: {exc}</think>"
-    label = SINGLE_PROBE_CLASS[detector] if intervals else NORMAL
-    return canonical_answer(intervals, label, f"{detector} detector: {len(intervals)} interval(s)")
+    masks = [intervals_to_mask(intervals, values.shape[1]) for intervals, _, _ in found]
+    label = found[int(np.argmax([m.sum() for m in masks]))][1]
+    why = "; ".join(f"channel {k + 1}: {reason}" for k, (_, _, reason) in enumerate(found))
+    return canonical_answer(mask_to_intervals(np.logical_or.reduce(masks)), label, why)
 
 
 def _init_worker() -> None:
