@@ -8,7 +8,6 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
-export RAY_AUTH_MODE := disabled
 
 .PHONY: install demo test test-fast test-e2e bench clean
 
