@@ -32,7 +32,6 @@ OFFLINE_ENV = {
     "TRANSFORMERS_OFFLINE": "1",
     "WANDB_MODE": "disabled",
     "TOKENIZERS_PARALLELISM": "false",
-    "RAY_AUTH_MODE": "disabled",
 }
 SUMMARY_KEYS = (
     "critic/score/mean",
