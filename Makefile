@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	# torch + torchvision first, as the pair the Qwen2.5-VL processor needs (DESIGN §7); never pinned in pyproject.
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e ".[test]"
+	# data only: the detection tests read the UCR KDD-TSAD series shipped in aeon (BSD-3) in place, never import it;
+	# --no-deps because its numba and pandas pins conflict with ours
+	$(PY) -m pip install -q --no-deps aeon==1.6.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -113,9 +113,13 @@ def window_prompt(w: FileWindow) -> str:
 
 # ---- the command-line options shared by the builder (--suite files) and verl_anomseer.detect ----------------
 
-def add_input_options(p: argparse.ArgumentParser, default_stride: str) -> None:
-    """``--input`` and the file options (``default_stride`` documents what ``--stride`` defaults to)."""
-    p.add_argument("--input", nargs="+", metavar="PATH", help="CSV, TSV, Parquet, NPY or UCR .txt files")
+def add_input_options(p: argparse.ArgumentParser, default_stride: str, positional: bool = False) -> None:
+    """The inputs (``--input``, or positional) and the file options (``default_stride``: what ``--stride`` defaults to)."""
+    what = "CSV, TSV, Parquet, NPY or UCR .txt files"
+    if positional:
+        p.add_argument("input", nargs="+", metavar="INPUT", help=what)
+    else:
+        p.add_argument("--input", nargs="+", metavar="PATH", help=what)
     p.add_argument("--value-columns", nargs="+", metavar="COL",
                    help="value columns (default: every numeric column but the label and time columns)")
     p.add_argument("--label-column", metavar="COL", help="0/1 label column (default: label, is_anomaly or anomaly)")
