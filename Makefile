@@ -45,6 +45,7 @@ bench: install
 	$(PY) benchmarks/reward.py
 	$(PY) benchmarks/timerpo.py
 	$(PY) benchmarks/eval.py --quick
+	$(PY) benchmarks/detect.py
 	$(PY) benchmarks/cpu_e2e.py
 
 clean:
