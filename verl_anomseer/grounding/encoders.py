@@ -29,7 +29,7 @@ class TokenEncoder(Protocol):
     def encode(self, texts: list[str]) -> list[torch.Tensor]: ...
 
 
-def _clean_text(text: str, max_chars: int) -> str:
+def clean_text(text: str, max_chars: int) -> str:
     """Any str -> valid UTF-8 text (lone surrogates become '?'), cut to ``max_chars``."""
     return text[:max_chars].encode("utf-8", "replace").decode("utf-8")
 
@@ -76,7 +76,7 @@ class HFTokenEncoder:
 
     def _encode(self, texts: list[str]) -> list[torch.Tensor]:
         enc = self.tokenizer(
-            [_clean_text(t, self.max_length * CHARS_PER_TOKEN_BOUND) for t in texts],
+            [clean_text(t, self.max_length * CHARS_PER_TOKEN_BOUND) for t in texts],
             truncation=True,
             max_length=self.max_length,
             return_special_tokens_mask=True,
