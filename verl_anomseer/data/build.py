@@ -13,7 +13,6 @@ import argparse
 import collections
 import hashlib
 import json
-import multiprocessing
 import os
 import platform
 import shutil
@@ -42,6 +41,7 @@ from verl_anomseer.data.files import (
 from verl_anomseer.data.schema import EXPCOT_MODES, SPLITS, make_row, make_window_row
 from verl_anomseer.expcot import MIN_LENGTH as PROBE_MIN_LENGTH
 from verl_anomseer.expcot import clean_trace, faithful_trace, stumpy_cache
+from verl_anomseer.parallel import ordered_map
 from verl_anomseer.series.files import FileError
 from verl_anomseer.series.generators import DEFAULT_LENGTH, MIN_GENERATOR_LENGTH, generate
 from verl_anomseer.series.prompt import build_prompt
@@ -139,21 +139,16 @@ def _init_worker() -> None:
     stumpy_cache.enable()
 
 
-def iter_rows(samples: Sequence[Sample | FileWindow], workers: int = 1, progress: bool = True) -> Iterator[dict]:
-    """The rows of ``samples`` in order, computed by ``workers`` spawned processes (1: in this process)."""
+def iter_rows(samples: Sequence[Sample | FileWindow], workers: int = 1, progress: bool = True,
+              ray_address: str | None = None) -> Iterator[dict]:
+    """The rows of ``samples`` in order, computed here, by ``workers`` spawned processes, or as Ray tasks on the
+    cluster at ``ray_address`` (``verl_anomseer.parallel.ordered_map``): the same rows whichever way."""
+    _init_worker()
     bar = tqdm(total=len(samples), desc="building rows", unit="row", disable=not progress)
     try:
-        if workers == 1:
-            _init_worker()
-            for sample in samples:
-                yield make_sample_row(sample)
-                bar.update()
-            return
-        chunksize = max(1, min(32, len(samples) // (workers * 8)))
-        with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
-            for row in pool.imap(make_sample_row, samples, chunksize=chunksize):
-                yield row
-                bar.update()
+        for row in ordered_map(make_sample_row, samples, workers, ray_address, initializer=_init_worker):
+            yield row
+            bar.update()
     finally:
         bar.close()
 
@@ -280,6 +275,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--expcot-mode", choices=EXPCOT_MODES, default="faithful")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--ray", metavar="ADDRESS", help="run the rows as Ray tasks on the cluster at ADDRESS (auto, "
+                   "HOST:PORT, ray://...) or on a new local one (local); same rows as --workers")
     p.add_argument(
         "--out", type=Path, required=True, help="output directory (train.parquet, test.parquet, manifest.json)"
     )
@@ -395,7 +392,7 @@ def run(args: argparse.Namespace) -> dict:
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         writers = {split: SplitWriter(staging / f"{split}.parquet") for split in splits}
-        for row in iter_rows(samples, args.workers, progress=not args.no_progress):
+        for row in iter_rows(samples, args.workers, progress=not args.no_progress, ray_address=args.ray):
             writers[row["extra_info"]["split"]].add(row)
         for writer in writers.values():
             writer.close()

@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="hf/vllm prompts per generate call")
     p.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (auto: cuda if available)")
     p.add_argument("--workers", type=int, default=1, help="detector: parallel processes")
+    p.add_argument("--ray", metavar="ADDRESS", help="detector: run the windows as Ray tasks on the cluster at ADDRESS "
+                   "(auto, HOST:PORT, ray://...) or on a new local one (local); same answers as --workers")
     p.add_argument("--concurrency", type=int, default=4, help="openai: parallel requests")
     p.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -78,6 +80,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError(f"--model needs --backend {{{','.join(MODEL_BACKENDS)}}}")
     if args.detector is not None and args.backend is not None:
         raise UsageError("--backend is for --model; a --detector needs none")
+    if args.ray and args.detector is None:
+        raise UsageError("--ray runs detector windows; a model backend batches on its own devices")
     if not 0 < args.vote <= 1:
         raise UsageError(f"--vote must be in (0, 1], got {args.vote}")
     for name in ("max_new_tokens", "batch_size", "workers", "concurrency"):
@@ -137,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     windows = [w for part in parts for w in part_windows(part, args.window, args.stride, args.allow_short)]
     decoding = Decoding(temperature=args.temperature, max_new_tokens=args.max_new_tokens)
     backend = make_backend(args.backend or "detector", model=args.model, detector=args.detector, decoding=decoding,
-                           device=args.device, batch_size=args.batch_size, workers=args.workers,
+                           device=args.device, batch_size=args.batch_size, workers=args.workers, ray_address=args.ray,
                            concurrency=args.concurrency, rate_limit=None, max_retries=5, timeout=args.timeout)
     settings = _settings(args, backend)
     check_run_settings(args.out, settings)

@@ -18,7 +18,7 @@ def make_backend(name: str, *, model: str | None, detector: str | None, decoding
     if name == "detector":
         from verl_anomseer.eval.backends.detector import DetectorBackend
 
-        return DetectorBackend(detector, workers=options["workers"])
+        return DetectorBackend(detector, workers=options["workers"], ray_address=options.get("ray_address"))
     if name == "hf":
         from verl_anomseer.eval.backends.hf import HFBackend
 

@@ -12,7 +12,6 @@ A single-probe detector that finds nothing answers ``[]`` / ``normal``.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterator
 from functools import partial
 
@@ -24,6 +23,7 @@ from verl_anomseer.eval.answer_text import canonical_answer
 from verl_anomseer.eval.errors import EvalSetupError
 from verl_anomseer.eval.samples import Sample
 from verl_anomseer.expcot import DETECTOR_CLASS
+from verl_anomseer.parallel import ordered_map
 from verl_anomseer.series.intervals import intervals_to_mask, mask_to_intervals
 from verl_anomseer.series.taxonomy import NORMAL
 
@@ -92,11 +92,12 @@ def _init_worker() -> None:
 class DetectorBackend:
     """A classical detector answering in the model's format; deterministic except ``iforest`` (seeded).
 
-    ``workers > 1`` runs the detector in that many spawned processes (answers identical, in order).
+    ``workers > 1`` runs the detector in that many spawned processes, ``ray_address`` as Ray tasks on that
+    cluster (``verl_anomseer.parallel.ordered_map``); the answers are identical and in order either way.
     """
 
-    def __init__(self, detector: str | None, workers: int = 1):
-        self.detector, self.workers = detector, workers
+    def __init__(self, detector: str | None, workers: int = 1, ray_address: str | None = None):
+        self.detector, self.workers, self.ray_address = detector, workers, ray_address
         self.settings = {"backend": "detector", "detector": detector}
         if detector == "iforest":
             self.settings |= {"window": IFOREST_WINDOW, "contamination": IFOREST_CONTAMINATION}
@@ -113,10 +114,5 @@ class DetectorBackend:
 
     def generate(self, samples: list[Sample], seed: int) -> Iterator[tuple[Sample, str]]:
         answer = partial(detector_answer, self.detector, seed)
-        values = (s.values for s in samples)
-        if self.workers == 1 or len(samples) < 2:
-            yield from zip(samples, map(answer, values))
-            return
-        chunksize = max(1, min(16, len(samples) // (self.workers * 4)))
-        with multiprocessing.get_context("spawn").Pool(self.workers, initializer=_init_worker) as pool:
-            yield from zip(samples, pool.imap(answer, values, chunksize=chunksize))
+        values = [s.values for s in samples]
+        yield from zip(samples, ordered_map(answer, values, self.workers, self.ray_address, _init_worker, max_chunk=16))
