@@ -23,7 +23,7 @@ from typing import Any
 
 import wrapt
 
-from verl_anomseer import cluster, cpu
+from verl_anomseer import cluster, cpu, launch_checks
 
 logger = logging.getLogger(__name__)
 STRICT = "verl_anomseer.plugin" in os.environ.get("VERL_USE_EXTERNAL_MODULES", "").split(",")
@@ -49,7 +49,12 @@ def _check_timerpo(config: Any) -> None:
 
 
 # one driver-side check per concern; each raises its own error type naming the fix (Hydra prints it, exit 1)
-DRIVER_CHECKS: tuple[Callable[[Any], None], ...] = (_check_timerpo, cpu.check_config, cluster.prepare_driver_config)
+DRIVER_CHECKS: tuple[Callable[[Any], None], ...] = (
+    _check_timerpo,
+    cpu.check_config,
+    launch_checks.check_config,
+    cluster.prepare_driver_config,
+)
 
 
 def _install_driver_checks(config_module: ModuleType) -> None:
