@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,12 +54,25 @@ class DemoRun:
         return rows
 
 
-def run_demo(out: Path, *args: str) -> DemoRun:
-    """`python -m verl_anomseer.demo --out OUT ARGS` under the machine-wide Ray lock; Ray processes that
-    appear during the run and are still alive `RAY_EXIT_GRACE` s after it are reported (and then killed)."""
+@contextmanager
+def ray_lock():
+    """Hold the machine-wide lock: one Ray cluster of these tests at a time."""
     RAY_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with RAY_LOCK.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="session")
+def machine_ray_lock():
+    """`ray_lock`, for the tests that start a Ray cluster themselves."""
+    return ray_lock
+
+
+def run_demo(out: Path, *args: str) -> DemoRun:
+    """`python -m verl_anomseer.demo --out OUT ARGS` under the machine-wide Ray lock; Ray processes that
+    appear during the run and are still alive `RAY_EXIT_GRACE` s after it are reported (and then killed)."""
+    with ray_lock():
         before = set(ray_processes())
         proc = subprocess.run(
             [sys.executable, "-m", "verl_anomseer.demo", "--out", str(out), "--no-progress", *args],

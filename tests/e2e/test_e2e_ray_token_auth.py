@@ -1,0 +1,93 @@
+"""Ray's token authentication stays on: the Ray cluster of a short local training run (cpu_smoke, started by
+`main_ppo` as the demo starts it, no auth setting anywhere) refuses a client without the token while the run
+trains, lets in one with the token, and the run finishes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+RUN_TIMEOUT = 900
+PROBE = textwrap.dedent(
+    """
+    import sys, ray
+    try:
+        ray.init(address=sys.argv[1], log_to_driver=False)
+    except Exception as exc:
+        print("REFUSED", type(exc).__name__, exc)
+        sys.exit(3)
+    print("JOINED", len(ray.nodes()))
+    """
+)
+
+
+def _no_auth_settings() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "VERL_", "HYDRA_"))}
+
+
+def _gcs_port(ray_tmp: Path, run: subprocess.Popen, timeout: float) -> int | None:
+    """The port Ray's GCS listens on (`session_*/gcs_server_port_*` under RAY_TMPDIR), once the run started it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and run.poll() is None:
+        for path in (ray_tmp / "ray").glob("session_*/gcs_server_port_*"):
+            text = path.read_text().strip()
+            if text.isdigit():
+                return int(text)
+        time.sleep(1)
+    return None
+
+
+def _probe(address: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", PROBE, address], env=env, capture_output=True, text=True,
+                          timeout=180, check=False)
+
+
+@pytest.fixture(scope="module")
+def local_run_probed(demo_timerpo, machine_ray_lock):
+    """One TimerPO step of cpu_smoke on a new local cluster; both probes run while it trains."""
+    data, model = demo_timerpo.out / "data", demo_timerpo.out / "model"
+    out = Path(tempfile.mkdtemp(prefix="anomseer-auth-"))  # short: Ray's socket paths live under it
+    env = {**_no_auth_settings(), "VERL_ANOMSEER_CPU": "1", "RAY_TMPDIR": str(out)}
+    command = [
+        sys.executable, "-m", "verl.trainer.main_ppo",
+        "--config-path=pkg://verl_anomseer.recipes", "--config-name=cpu_smoke",
+        f"data.train_files={data / 'train.parquet'}", f"data.val_files={data / 'test.parquet'}",
+        f"actor_rollout_ref.model.path={model}", "trainer.total_training_steps=1", "trainer.save_freq=-1",
+        f"trainer.default_local_dir={out / 'checkpoints'}", f"hydra.run.dir={out / 'hydra'}",
+    ]
+    with machine_ray_lock(), (out / "train.log").open("w") as log:
+        run = subprocess.Popen(command, env=env, cwd=out, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            port = _gcs_port(out, run, timeout=300)
+            assert port is not None, (out / "train.log").read_text()[-3000:]
+            address = f"127.0.0.1:{port}"
+            (out / "home").mkdir()  # no ~/.ray/auth_token there
+            without = _probe(address, {**_no_auth_settings(), "HOME": str(out / "home"), "RAY_TMPDIR": str(out)})
+            with_token = _probe(address, {**_no_auth_settings(), "RAY_AUTH_MODE": "token", "RAY_TMPDIR": str(out)})
+            still_training = run.poll() is None
+            returncode = run.wait(timeout=RUN_TIMEOUT)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    return without, with_token, still_training, returncode, (out / "train.log").read_text()
+
+
+def test_a_client_without_the_token_is_refused(local_run_probed):
+    without, _, still_training, _, _ = local_run_probed
+    assert still_training, "the run ended before both probes were done"
+    assert without.returncode == 3 and without.stdout.startswith("REFUSED"), without.stdout + without.stderr[-2000:]
+    assert "Authentication token is missing or incorrect" in without.stderr, without.stderr[-2000:]
+
+
+def test_a_client_with_the_token_joins_and_the_run_finishes(local_run_probed):
+    _, with_token, _, returncode, log = local_run_probed
+    assert with_token.returncode == 0 and with_token.stdout.startswith("JOINED"), with_token.stderr[-2000:]
+    assert returncode == 0, log[-4000:]
