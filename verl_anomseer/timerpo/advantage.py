@@ -31,10 +31,14 @@ PROJ_EPS = 1e-8
 
 @dataclass(frozen=True)
 class TimerPOStats:
-    """Batch diagnostics; `grounding_mean` / `proj_coef_mean` are None when nothing was measured."""
+    """Batch diagnostics. `grounding_mean` / `grounding_std` are None when no row has a grounding value and
+    `proj_coef_mean` when no group was projected (a group needs >= 2 grounded rows and unequal rewards): such a
+    step omits them, while `projected_group_frac` (share of groups projected) is always logged."""
 
     grounding_mean: float | None
+    grounding_std: float | None
     proj_coef_mean: float | None
+    projected_group_frac: float
     zero_var_group_frac: float
     missing_grounding_frac: float
     n_groups: int
@@ -42,7 +46,9 @@ class TimerPOStats:
     def as_metrics(self, prefix: str = "timerpo/") -> dict[str, float]:
         values = {
             "grounding_mean": self.grounding_mean,
+            "grounding_std": self.grounding_std,
             "proj_coef_mean": self.proj_coef_mean,
+            "projected_group_frac": self.projected_group_frac,
             "zero_var_group_frac": self.zero_var_group_frac,
             "missing_grounding_frac": self.missing_grounding_frac,
             "n_groups": float(self.n_groups),
@@ -122,10 +128,14 @@ def timerpo_advantage(
     present = count >= 1
     projected = present & (norm2 > 0) & (n_sig >= 2)
     n_valid = int(valid.sum().item())
+    n_present = max(int(present.sum().item()), 1)
+    grounded = s0[signal]
     stats = TimerPOStats(
-        grounding_mean=float(s0[signal].mean().item()) if bool(signal.any()) else None,
+        grounding_mean=float(grounded.mean().item()) if grounded.numel() else None,
+        grounding_std=float(grounded.std(correction=0).item()) if grounded.numel() else None,
         proj_coef_mean=float(coef[projected].mean().item()) if bool(projected.any()) else None,
-        zero_var_group_frac=float((equal & present).sum().item() / max(int(present.sum().item()), 1)),
+        projected_group_frac=float(projected.sum().item() / n_present),
+        zero_var_group_frac=float((equal & present).sum().item() / n_present),
         missing_grounding_frac=float((n_valid - int(signal.sum().item())) / max(n_valid, 1)),
         n_groups=int(present.sum().item()),
     )

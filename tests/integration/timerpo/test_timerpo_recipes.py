@@ -19,12 +19,21 @@ from verl_anomseer.timerpo.trainer import require_grounding_source
 pytestmark = pytest.mark.integration
 
 BASE = "timerpo_qwen2_5_vl_3b"
+MINILM_GROUNDING = {"similarity": "ot", "encoder": "minilm", "eps": 0.08, "n_iter": 50, "tau": 0.5}
+POLICY_GROUNDING = {
+    "source": "policy", "similarity": "ot", "eps": 0.08, "n_iter": 50, "tau": 0.5, "max_reference_tokens": 512,
+}
+ABSENT = "<absent>"
 # recipe -> the only leaves (besides trainer.experiment_name) that differ from the 3B TimerPO recipe
 ABLATIONS = {
     "grpo_qwen2_5_vl_3b": {"algorithm.timerpo.alpha": 0.0},
     "timerpo_qwen2_5_vl_3b_noproj": {"algorithm.timerpo.projection": "none"},
     "timerpo_qwen2_5_vl_3b_conflict": {"algorithm.timerpo.projection": "conflict"},
-    "timerpo_qwen2_5_vl_3b_cosine": {"reward.custom_reward_function.reward_kwargs.grounding.similarity": "cosine"},
+    "timerpo_qwen2_5_vl_3b_cosine": {"algorithm.timerpo.grounding.similarity": "cosine"},
+    "timerpo_qwen2_5_vl_3b_minilm": {
+        "algorithm.timerpo.grounding.source": "reward",
+        **{f"reward.custom_reward_function.reward_kwargs.grounding.{k}": v for k, v in MINILM_GROUNDING.items()},
+    },
     "timerpo_qwen2_5_vl_3b_alpha0.5": {"algorithm.timerpo.alpha": 0.5},
     "timerpo_qwen2_5_vl_3b_alpha0.7": {"algorithm.timerpo.alpha": 0.7},
     "timerpo_qwen2_5_vl_7b": {"actor_rollout_ref.model.path": "Qwen/Qwen2.5-VL-7B-Instruct"},
@@ -61,10 +70,9 @@ def test_main_recipe_has_the_authors_hyperparameters(composed):
     cfg = composed[BASE]
     settings = require_grounding_source(cfg)
     assert settings == TimerPOSettings(alpha=0.3, projection="orthogonal", norm_by_std=False)
+    assert settings.policy_grounding and dict(cfg.algorithm.timerpo.grounding) == POLICY_GROUNDING
     assert cfg.reward.custom_reward_function.path == "pkg://verl_anomseer.scoring.reward"
-    assert dict(cfg.reward.custom_reward_function.reward_kwargs.grounding) == {
-        "similarity": "ot", "encoder": "minilm", "eps": 0.08, "n_iter": 50, "tau": 0.5,
-    }
+    assert "grounding" not in (cfg.reward.custom_reward_function.get("reward_kwargs") or {})
     dataset = (cfg.data.custom_cls.path, cfg.data.custom_cls.name)
     assert dataset == ("pkg://verl_anomseer.data.dataset", "AnomSeerDataset")
     assert cfg.data.image_key == "images" and cfg.data.train_batch_size == 128
@@ -80,8 +88,9 @@ def test_main_recipe_has_the_authors_hyperparameters(composed):
 @pytest.mark.parametrize("name", sorted(ABLATIONS))
 def test_ablation_changes_one_thing(composed, name):
     base, variant = _leaves(composed[BASE]), _leaves(composed[name])
-    assert set(base) == set(variant)
-    diff = {k: variant[k] for k in base if base[k] != variant[k]}
+    diff = {
+        k: variant.get(k, ABSENT) for k in set(base) | set(variant) if base.get(k, ABSENT) != variant.get(k, ABSENT)
+    }
     assert diff.pop("trainer.experiment_name") == name
     assert diff == ABLATIONS[name]
     require_grounding_source(composed[name])
@@ -113,5 +122,6 @@ def test_a_cli_override_lands_on_a_dotted_recipe_name(tmp_path):
     assert cfg["algorithm"]["adv_estimator"] == "timerpo"
     assert cfg["algorithm"]["timerpo"] == {
         "alpha": 0.5, "projection": "conflict", "norm_by_std": False, "grounding_key": "grounding",
+        "grounding": POLICY_GROUNDING,
     }
     assert cfg["trainer"]["experiment_name"] == name

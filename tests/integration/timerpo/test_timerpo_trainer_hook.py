@@ -13,7 +13,9 @@ from .conftest import compose_ppo
 
 pytestmark = pytest.mark.integration
 
+REWARD_SOURCE = "+algorithm.timerpo.grounding.source=reward"
 REWARD = [
+    REWARD_SOURCE,
     "reward.custom_reward_function.path=pkg://verl_anomseer.scoring.reward",
     "+reward.custom_reward_function.reward_kwargs.grounding.similarity=ot",
 ]
@@ -123,8 +125,8 @@ def test_run_without_grounding_fails_in_trainer_init():
 
     cls = get_trainer_cls("sync")
     with pytest.raises(TimerPOConfigError, match="reward.custom_reward_function.path=pkg://verl_anomseer"):
-        cls(compose_ppo(["algorithm.adv_estimator=timerpo"]))
-    no_kwargs = ["algorithm.adv_estimator=timerpo", REWARD[0]]
+        cls(compose_ppo(["algorithm.adv_estimator=timerpo", REWARD_SOURCE]))
+    no_kwargs = ["algorithm.adv_estimator=timerpo", REWARD_SOURCE, REWARD[1]]
     with pytest.raises(TimerPOConfigError, match="reward_kwargs.grounding"):
         cls(compose_ppo(no_kwargs))
     with pytest.raises(TimerPOConfigError, match="projection must be one of"):
@@ -158,7 +160,7 @@ def test_multi_output_sessions_are_refused():
 def test_alpha_zero_run_equals_verls_grpo_step_and_logs_grounding(transfer_queue):
     from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
 
-    timerpo = compose_ppo(["algorithm.adv_estimator=timerpo", "+algorithm.timerpo.alpha=0.0"])
+    timerpo = compose_ppo(["algorithm.adv_estimator=timerpo", "+algorithm.timerpo.alpha=0.0", REWARD_SOURCE])
     grpo = compose_ppo(["algorithm.adv_estimator=grpo", "algorithm.norm_adv_by_std_in_grpo=false"])
     ours, theirs = _put(transfer_queue, "train_alpha0"), _put(transfer_queue, "train_alpha0_grpo")
     metrics: dict = {}
@@ -178,3 +180,64 @@ def test_install_trainers_is_idempotent_and_keeps_verls_classes_as_bases():
     assert v1.trainer_base.TRAINER_REGISTRY == before
     assert before["sync"].__mro__[1:3] == (GroundingAdvantageMixin, v1.PPOTrainerSync)
     assert before["colocate_async"].__mro__[2] is v1.PPOTrainerColocateAsync
+
+
+def _put_policy_columns(tq, partition):
+    """The trajectories plus the columns the grounding actor worker writes (the grounding as the reward's)."""
+    from verl.utils.tensordict_utils import list_of_dict_to_tensordict
+
+    from verl_anomseer.timerpo import actor_worker as aw
+
+    batch = _put(tq, partition)
+    _, fields = _trajectories()
+    nan = float("nan")
+    columns = [
+        {
+            aw.SCORE_FIELD: torch.tensor(f["extra_fields"]["reward_extra_info"].get("grounding", nan), dtype=torch.float64),
+            aw.ENTROPY_RESPONSE_FIELD: torch.tensor(1.5 if f["response_mask"].any() else nan, dtype=torch.float64),
+            aw.ENTROPY_REFERENCE_FIELD: torch.tensor(2.5, dtype=torch.float64),
+            aw.SECONDS_FIELD: torch.tensor(0.25 + 0.5 * (i % 2), dtype=torch.float64),
+        }
+        for i, f in enumerate(fields)
+    ]
+    tq.kv_batch_put(keys=batch.keys, partition_id=partition, fields=list_of_dict_to_tensordict(columns))
+    return batch
+
+
+@pytest.mark.slow
+def test_policy_source_reads_the_actor_workers_columns(transfer_queue):
+    """The same advantages as the reward source when the actor worker's column holds the same numbers, plus the
+    policy-only metrics (entropies over rows with a response, the slowest rank's seconds)."""
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    config = compose_ppo(["algorithm.adv_estimator=timerpo"])
+    batch = _put_policy_columns(transfer_queue, "train_policy")
+    metrics: dict = {}
+    _trainer(get_trainer_cls("sync"), config)._compute_advantage(batch, metrics)
+    got = _advantages(transfer_queue, batch)
+    expected = _direct(config.algorithm)
+    torch.testing.assert_close(got, expected[:, : got.shape[1]], rtol=0, atol=1e-6)
+    assert metrics["timerpo/missing_grounding_frac"] == pytest.approx(1 / 6)
+    assert metrics["timerpo/grounding_std"] == pytest.approx(np.std([0.2, 0.8, 0.55, 0.1, 0.7]))
+    assert metrics["timerpo/mass_entropy_response"] == 1.5 and metrics["timerpo/mass_entropy_reference"] == 2.5
+    assert metrics["timing_s/grounding"] == 0.75
+
+
+def test_policy_source_serves_the_actor_role_with_the_grounding_worker():
+    from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
+    from verl.workers.engine_workers import ActorRolloutRefWorker
+
+    from verl_anomseer.timerpo.actor_worker import GroundingActorRolloutRefWorker
+
+    def actor_classes(cls, overrides):
+        trainer = _trainer(cls, compose_ppo(overrides))
+        trainer._init_resource_pool_mgr()
+        return {role.name: w.__ray_actor_class__ for role, w in trainer.role_worker_mapping.items()}
+
+    hooked = get_trainer_cls("sync")
+    assert set(actor_classes(hooked, ["algorithm.adv_estimator=timerpo"]).values()) == {GroundingActorRolloutRefWorker}
+    for overrides in (["algorithm.adv_estimator=timerpo", *REWARD], ["algorithm.adv_estimator=grpo"]):
+        assert set(actor_classes(hooked, overrides).values()) == {ActorRolloutRefWorker}
+    assert actor_classes(PPOTrainerSync, ["algorithm.adv_estimator=timerpo"]) == actor_classes(
+        hooked, ["algorithm.adv_estimator=grpo"]
+    )
