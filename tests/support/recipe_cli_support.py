@@ -17,18 +17,21 @@ import sys
 from hydra.core.global_hydra import GlobalHydra
 from verl.trainer import main_ppo
 
-for name in sys.argv[1:]:
+names, overrides = sys.argv[1:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]
+for name in names:
     GlobalHydra.instance().clear()
-    sys.argv = ["main_ppo.py", "--config-path=pkg://verl_anomseer.recipes", "--config-name=" + name, "--cfg", "job"]
+    sys.argv = ["main_ppo.py", "--config-path=pkg://verl_anomseer.recipes", "--config-name=" + name, "--cfg", "job",
+                *overrides]
     print({_MARK!r} + name, flush=True)
     main_ppo.main()
 """
 
 
-def printed_job_configs(names: list[str], cwd: Path) -> dict[str, dict]:
-    """Recipe name -> the job config main_ppo's CLI prints for it (unresolved, as YAML parsed to a dict)."""
+def printed_job_configs(names: list[str], cwd: Path, overrides: tuple[str, ...] = ()) -> dict[str, dict]:
+    """Recipe name -> the job config main_ppo's CLI prints for it with `overrides` (unresolved, as YAML parsed
+    to a dict)."""
     proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, *names],
+        [sys.executable, "-c", _SCRIPT, *names, "--", *overrides],
         check=False, capture_output=True, text=True, timeout=600, cwd=cwd,
         env={**os.environ, "HYDRA_FULL_ERROR": "1"},
     )
