@@ -241,3 +241,17 @@ def test_policy_source_serves_the_actor_role_with_the_grounding_worker():
     assert actor_classes(PPOTrainerSync, ["algorithm.adv_estimator=timerpo"]) == actor_classes(
         hooked, ["algorithm.adv_estimator=grpo"]
     )
+
+
+@pytest.mark.slow
+def test_policy_source_with_alpha_zero_equals_verls_grpo_step(transfer_queue):
+    from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
+
+    timerpo = compose_ppo(["algorithm.adv_estimator=timerpo", "+algorithm.timerpo.alpha=0.0"])
+    grpo = compose_ppo(["algorithm.adv_estimator=grpo", "algorithm.norm_adv_by_std_in_grpo=false"])
+    ours, theirs = _put_policy_columns(transfer_queue, "train_policy_alpha0"), _put(transfer_queue, "train_grpo0")
+    metrics: dict = {}
+    _trainer(get_trainer_cls("sync"), timerpo)._compute_advantage(ours, metrics)
+    _trainer(PPOTrainerSync, grpo)._compute_advantage(theirs, {})
+    torch.testing.assert_close(_advantages(transfer_queue, ours), _advantages(transfer_queue, theirs))
+    assert metrics["timerpo/grounding_mean"] == pytest.approx(np.mean([0.2, 0.8, 0.55, 0.1, 0.7]))
