@@ -156,20 +156,6 @@ def test_multi_output_sessions_are_refused():
     assert np.isnan(optional).all()  # alpha = 0: GRPO, grounding only logged when present
 
 
-@pytest.mark.slow
-def test_alpha_zero_run_equals_verls_grpo_step_and_logs_grounding(transfer_queue):
-    from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
-
-    timerpo = compose_ppo(["algorithm.adv_estimator=timerpo", "+algorithm.timerpo.alpha=0.0", REWARD_SOURCE])
-    grpo = compose_ppo(["algorithm.adv_estimator=grpo", "algorithm.norm_adv_by_std_in_grpo=false"])
-    ours, theirs = _put(transfer_queue, "train_alpha0"), _put(transfer_queue, "train_alpha0_grpo")
-    metrics: dict = {}
-    _trainer(get_trainer_cls("sync"), timerpo)._compute_advantage(ours, metrics)
-    _trainer(PPOTrainerSync, grpo)._compute_advantage(theirs, {})
-    torch.testing.assert_close(_advantages(transfer_queue, ours), _advantages(transfer_queue, theirs))
-    assert metrics["timerpo/grounding_mean"] == pytest.approx(np.mean([0.2, 0.8, 0.55, 0.1, 0.7]))
-
-
 def test_install_trainers_is_idempotent_and_keeps_verls_classes_as_bases():
     import verl.trainer.ppo.v1 as v1
 
@@ -244,12 +230,15 @@ def test_policy_source_serves_the_actor_role_with_the_grounding_worker():
 
 
 @pytest.mark.slow
-def test_policy_source_with_alpha_zero_equals_verls_grpo_step(transfer_queue):
+@pytest.mark.parametrize("source", ["reward", "policy"])
+def test_alpha_zero_run_equals_verls_grpo_step_and_logs_grounding(transfer_queue, source):
     from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
 
-    timerpo = compose_ppo(["algorithm.adv_estimator=timerpo", "+algorithm.timerpo.alpha=0.0"])
+    timerpo = compose_ppo(["algorithm.adv_estimator=timerpo", "+algorithm.timerpo.alpha=0.0",
+                           f"+algorithm.timerpo.grounding.source={source}"])
     grpo = compose_ppo(["algorithm.adv_estimator=grpo", "algorithm.norm_adv_by_std_in_grpo=false"])
-    ours, theirs = _put_policy_columns(transfer_queue, "train_policy_alpha0"), _put(transfer_queue, "train_grpo0")
+    put = _put_policy_columns if source == "policy" else _put
+    ours, theirs = put(transfer_queue, f"train_alpha0_{source}"), _put(transfer_queue, f"train_alpha0_grpo_{source}")
     metrics: dict = {}
     _trainer(get_trainer_cls("sync"), timerpo)._compute_advantage(ours, metrics)
     _trainer(PPOTrainerSync, grpo)._compute_advantage(theirs, {})
