@@ -22,11 +22,14 @@ def make_backend(name: str, *, model: str | None, detector: str | None, decoding
     if name == "hf":
         from verl_anomseer.eval.backends.hf import HFBackend
 
-        return HFBackend(model, decoding, device=options["device"], batch_size=options["batch_size"])
+        return HFBackend(model, decoding, device=options["device"], batch_size=options.get("batch_size") or 8,
+                         dtype=options.get("dtype", "auto"))
     if name == "vllm":
         from verl_anomseer.eval.backends.vllm import VLLMBackend
 
-        return VLLMBackend(model, decoding, batch_size=options["batch_size"])
+        return VLLMBackend(model, decoding, batch_size=options.get("batch_size"), dtype=options.get("dtype", "auto"),
+                           tensor_parallel_size=options.get("tensor_parallel_size", 1),
+                           max_model_len=options.get("max_model_len"))
     if name == "openai":
         from verl_anomseer.eval.backends.openai import OpenAIBackend
 
