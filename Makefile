@@ -4,12 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo
+GPU_SMOKE_OUT ?= runs/gpu_smoke
+# gpu-smoke runs in the environment the gpu extra went into: .venv when it exists, else python3 (PY=... to choose)
+SMOKE_PY := $(if $(wildcard $(PY)),$(PY),python3)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast test-e2e bench clean
+.PHONY: install demo test test-fast test-e2e bench gpu-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +40,12 @@ test-fast: install
 
 test-e2e: install
 	$(PY) -m pytest -m e2e tests
+
+# The first command on a new GPU node (one GPU, `pip install -e ".[gpu]"` done): 2 TimerPO steps per grounding
+# source through main_ppo with the vLLM rollout, vllm + hf evaluation; stops at once without a GPU or vLLM.
+# No `install` prerequisite: that target installs the CPU torch.
+gpu-smoke:
+	$(SMOKE_PY) -m verl_anomseer.gpu_smoke --out $(GPU_SMOKE_OUT)
 
 # Every capability's benchmark (figures are ratios against a baseline timed in the same run).
 bench: install

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from main_ppo_support import assert_refused_before_ray, run_cpu_smoke
 from omegaconf import OmegaConf
-from recipe_cli_support import printed_job_configs
+from recipe_cli_support import printed_job_configs, validate_like_main_ppo
 
 from verl_anomseer.launch_checks import FLASH_ATTN_FIX, LaunchConfigError, flash_attn_importable, needs_flash_attn
 from verl_anomseer.recipes import recipe_names
@@ -43,14 +43,6 @@ def _at(printed: dict, name: str, gpus: int, **overrides):
     return config
 
 
-def _validate(config) -> None:
-    """What main_ppo's `main` does before Ray: verl's validate_config, which the plugin prefixes with its checks."""
-    from verl.trainer.ppo.utils import need_critic, need_reference_policy
-    from verl.utils.config import validate_config
-
-    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
-
-
 def test_each_printed_config_is_its_own_recipe(printed):
     assert {name: config["trainer"]["experiment_name"] for name, config in printed.items()} == {
         name: name for name in recipe_names()}
@@ -65,10 +57,10 @@ def test_recipe_at_a_simulated_world_size(printed, name, gpus, column):
         config = _at(printed, name, gpus, **SDPA)
     expected = EXPECTED.get(name, AUTHORS_LAYOUT)[column]
     if expected is None:
-        _validate(config)
+        validate_like_main_ppo(config)
     else:
         with pytest.raises(LaunchConfigError, match=expected.replace(".", r"\.")):
-            _validate(config)
+            validate_like_main_ppo(config)
 
 
 def test_the_1gpu_recipe_has_one_replica_and_leaves_remove_padding_to_flash_attn(printed):
@@ -85,7 +77,7 @@ def test_the_1gpu_recipe_has_one_replica_and_leaves_remove_padding_to_flash_attn
 @pytest.mark.skipif(flash_attn_importable(), reason="flash-attn imports here: the recipe runs as shipped")
 def test_the_authors_recipe_without_flash_attn_is_refused_naming_the_fix(printed):
     with pytest.raises(LaunchConfigError, match="use_remove_padding=true.*need") as refused:
-        _validate(_at(printed, "timerpo_qwen2_5_vl_3b", 4))
+        validate_like_main_ppo(_at(printed, "timerpo_qwen2_5_vl_3b", 4))
     assert FLASH_ATTN_FIX in str(refused.value)
 
 
