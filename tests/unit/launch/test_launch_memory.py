@@ -1,7 +1,10 @@
-"""The per-GPU memory estimate: hand-derived sums, parameter counts of safetensors files written here, and the
-driver warning on the shipped recipes (composed with Hydra)."""
+"""The per-GPU memory estimate: hand-derived sums, parameter counts of safetensors files written here, the driver
+warning on the shipped recipes (composed with Hydra), and the README's recipe table against both."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,7 +12,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from safetensors.torch import save_file
 
-from verl_anomseer.launch_checks import warn_if_over_memory
+from verl_anomseer.launch_checks import rollout_replicas, warn_if_over_memory, world_size
 from verl_anomseer.launch_memory import GIB, KNOWN_PARAMETERS, estimate, parameter_count
 
 P3B = KNOWN_PARAMETERS["Qwen/Qwen2.5-VL-3B-Instruct"]
@@ -59,3 +62,17 @@ def test_the_driver_warns_past_the_device_memory_naming_the_keys():
     assert warn_if_over_memory(_recipe("timerpo_qwen2_5_vl_7b_8gpu"), device_bytes=80 * GIB) is None
     assert warn_if_over_memory(_recipe("timerpo_qwen2_5_vl_3b_1gpu"), device_bytes=80 * GIB) is None
     assert warn_if_over_memory(_recipe("timerpo_qwen2_5_vl_3b_1gpu"), device_bytes=40 * GIB) is not None
+
+
+def test_the_readme_recipe_table_states_the_estimates_and_layouts():
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    rows = re.findall(r"^\| `(timerpo_\w+)`[^|]*\| (\d+) \| (\d+) x (\d+), ([\d.]+) \|[^|]*\| ([\d.]+) GiB", readme, re.MULTILINE)
+    assert {row[0] for row in rows} == {"timerpo_qwen2_5_vl_3b_1gpu", "timerpo_qwen2_5_vl_3b", "timerpo_qwen2_5_vl_3b_8gpu",
+                                        "timerpo_qwen2_5_vl_7b", "timerpo_qwen2_5_vl_7b_8gpu"}
+    for name, gpus, replicas, tp, share, gib in rows:
+        config = _recipe(name)
+        rollout = config.actor_rollout_ref.rollout
+        assert (world_size(config), rollout_replicas(config)) == (int(gpus), int(replicas)), name
+        assert (rollout.tensor_model_parallel_size, rollout.gpu_memory_utilization) == (int(tp), float(share)), name
+        guess = estimate(config, parameter_count(config.actor_rollout_ref.model.path), 80 * GIB)
+        assert f"{guess.total / GIB:.1f}" == gib, name
