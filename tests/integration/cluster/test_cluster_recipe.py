@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 from recipe_cli_support import printed_job_configs
+from recipe_support import leaves, validate_like_main_ppo
 
 from verl_anomseer.cluster import ClusterConfigError
 from verl_anomseer.launch_checks import rollout_replicas
@@ -39,19 +40,6 @@ def printed(tmp_path_factory) -> tuple[dict, dict]:
     return printed_job_configs([RECIPE], cwd)[RECIPE], printed_job_configs([RECIPE], cwd, documented_overrides())[RECIPE]
 
 
-def _leaves(node, prefix: str = "") -> dict:
-    if not isinstance(node, dict):
-        return {prefix: node}
-    return {k: v for key, child in node.items() for k, v in _leaves(child, f"{prefix}.{key}" if prefix else key).items()}
-
-
-def _validate(config) -> None:
-    from verl.trainer.ppo.utils import need_critic, need_reference_policy
-    from verl.utils.config import validate_config
-
-    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
-
-
 def _without_address(printed: dict):
     """The documented config minus the head node's address (the driver would probe HEAD_IP:6379)."""
     config = OmegaConf.create(printed)
@@ -60,7 +48,7 @@ def _without_address(printed: dict):
 
 
 def test_the_documented_command_is_the_8gpu_recipe_on_two_nodes(printed):
-    shipped, documented = map(_leaves, printed)
+    shipped, documented = map(leaves, printed)
     changed = {key for key in shipped.keys() | documented.keys() if shipped.get(key) != documented.get(key)}
     assert changed == {ADDRESS, "trainer.nnodes", "trainer.experiment_name", "actor_rollout_ref.model.path",
                        "data.train_files", "data.val_files", "trainer.default_local_dir"}
@@ -72,7 +60,7 @@ def test_the_documented_command_is_the_8gpu_recipe_on_two_nodes(printed):
 def test_accepted_at_2x8_gpus(printed):
     config = _without_address(printed[1])
     assert rollout_replicas(config) == 8
-    _validate(config)
+    validate_like_main_ppo(config)
 
 
 @pytest.mark.parametrize("key", ["actor_rollout_ref.model.path", "data.train_files", "data.val_files"])
@@ -80,4 +68,4 @@ def test_refused_with_a_relative_path_naming_the_key(printed, key):
     config = _without_address(printed[1])
     OmegaConf.update(config, key, "relative/path")
     with pytest.raises(ClusterConfigError, match=f"^{re.escape(key)}='relative/path' is a relative path"):
-        _validate(config)
+        validate_like_main_ppo(config)

@@ -1,5 +1,6 @@
-"""Driver-side cluster checks and the runtime-env forwarding on real composed recipes (cpu_smoke, the 7B 2x8
-override set), merged the way verl's `run_ppo` merges them before `ray.init`."""
+"""Driver-side cluster checks and the runtime-env forwarding on the composed cpu_smoke recipe, merged the way
+verl's `run_ppo` merges them before `ray.init`. verl (and with it the plugin) is imported at collection, before a
+test sets the CPU flag, so the flag never activates the backend in this process."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import logging
 import socket
 
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from hypothesis import given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
+from recipe_support import compose_recipe
+from verl.trainer.constants_ppo import get_ppo_ray_runtime_env
 
 from verl_anomseer import cluster
 from verl_anomseer.cluster import ClusterConfigError
@@ -28,22 +29,12 @@ def _clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def _recipe(name: str, *overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="verl_anomseer.recipes", version_base=None):
-        cfg = compose(config_name=name, overrides=list(overrides))
-    GlobalHydra.instance().clear()
-    return cfg
-
-
 def _smoke(*overrides: str):
-    return _recipe("cpu_smoke", "actor_rollout_ref.model.path=tiny", *overrides)
+    return compose_recipe("cpu_smoke", "actor_rollout_ref.model.path=tiny", *overrides)
 
 
 def _runtime_env_as_verl_merges_it(config) -> dict:
     """`verl.trainer.main_ppo.run_ppo`: verl's defaults, then `ray_kwargs.ray_init.runtime_env` on top."""
-    from verl.trainer.constants_ppo import get_ppo_ray_runtime_env
-
     merged = OmegaConf.merge(get_ppo_ray_runtime_env(config), config.ray_kwargs.ray_init.get("runtime_env", {}))
     return OmegaConf.to_container(merged)
 
