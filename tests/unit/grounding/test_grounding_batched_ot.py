@@ -25,6 +25,8 @@ def pot_distance(H_r: np.ndarray, H_e: np.ndarray, eps: float, n_iter: int) -> f
     a = softmax(np.linalg.norm(H_r, axis=1))
     b = softmax(np.linalg.norm(H_e, axis=1))
     C = np.clip(pot.dist(H_r, H_e, metric="cosine"), 0.0, 2.0)
+    # a token whose mass underflowed to exactly 0 carries no transport; POT divides by the masses, so drop it
+    C, a, b = C[a > 0][:, b > 0], a[a > 0], b[b > 0]
     # POT updates v first from u = 1/n; run on the transposed problem, its u-first order matches ours
     plan = pot.sinkhorn(b, a, C.T, eps, method="sinkhorn", numItermax=n_iter, stopThr=0.0, warn=False).T
     return float(np.sum(plan * C))
