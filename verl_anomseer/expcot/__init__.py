@@ -19,10 +19,11 @@ from verl_anomseer.expcot.probes import (
     ksigma_probe,
     noise_ratio,
     slope_shift_probe,
+    spike_probe,
     trend_intervals,
     trend_probe,
 )
-from verl_anomseer.expcot.selection import DETECTOR_CLASS, ProbeReport, analyze
+from verl_anomseer.expcot.selection import DETECTOR_CLASS, ProbeReport, analyze, spike_class
 from verl_anomseer.expcot.trace import clean_trace, faithful_trace, render_clean
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "noise_ratio",
     "render_clean",
     "slope_shift_probe",
+    "spike_class",
+    "spike_probe",
     "stumpy_cache",
     "trend_intervals",
     "trend_probe",

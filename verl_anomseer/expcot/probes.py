@@ -29,6 +29,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import savgol_filter
 from scipy.stats import median_abs_deviation
 
@@ -39,6 +40,9 @@ FLAT_REL_STD = 1e-9
 _FLOAT_MAX = float(np.finfo(np.float64).max)
 PARALLEL_STUMP_LENGTH = 10_000
 _FREQ_CHUNK = 8192  # windows per rfft batch: bounds memory on very long series
+SPIKE_RADIUS = 2
+SPIKE_K = 12.0  # calibrated on the AnomLLM train split: python benchmarks/results.py --calibrate-only
+SPIKE_FLOOR = 0.01
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,45 @@ def noise_ratio(values) -> float:
         return 0.0
     sigma = float(median_abs_deviation(np.diff(xs, 2), scale="normal")) / np.sqrt(6.0)
     return sigma / std
+
+
+def _neighbour_median(xs: np.ndarray, radius: int) -> np.ndarray:
+    """Per sample, the median of its ``2 radius`` neighbours (itself excluded, the edges repeated)."""
+    around = sliding_window_view(np.pad(xs, radius, mode="edge"), 2 * radius + 1)
+    return np.median(np.delete(around, radius, axis=1), axis=1)
+
+
+def spike_probe(values, radius: int = SPIKE_RADIUS, k: float = SPIKE_K, floor: float = SPIKE_FLOOR) -> ProbeResult:
+    """Isolated-point detector: samples far from the median of their ``2 radius`` neighbours (itself excluded).
+
+    r = x - neighbour median, z = |r - median r| / max(1.4826 MAD(r), floor); flags z > k, then once more against
+    neighbours in which the flagged samples are replaced by linear interpolation from the unflagged ones (so a
+    spike does not drag its neighbours over the threshold). ``floor`` (a share of max|x|) keeps a clean curve's own tiny residuals from counting.
+    ``n_outside`` counts flagged samples beyond the range of the unflagged ones (global rather than contextual).
+    """
+    _check_positive("k", k)
+    xs, scale = _scaled(as_series(values))
+    resid = xs - _neighbour_median(xs, radius)
+    center = float(np.median(resid))
+    spread = max(float(median_abs_deviation(resid, scale="normal")), floor)
+    first = np.abs(resid - center) / spread > k
+    repaired = xs.copy()
+    if first.any() and not first.all():  # flagged samples replaced by a line through their unflagged neighbours
+        index = np.arange(xs.size)
+        repaired[first] = np.interp(index[first], index[~first], xs[~first])
+    z = np.abs(xs - _neighbour_median(repaired, radius) - center) / spread
+    mask = z > k
+    rest = xs[~mask]
+    outside = mask & ((xs > rest.max()) | (xs < rest.min())) if rest.size else mask
+    stats = {
+        "radius": float(radius),
+        "k": float(k),
+        "resid_std": _units(spread, scale),
+        "max_z": float(z.max()),
+        "n_flagged": float(mask.sum()),
+        "n_outside": float(outside.sum()),
+    }
+    return ProbeResult(mask_to_intervals(mask), stats)
 
 
 def ksigma_intervals(values, k: float = 3.0) -> list[tuple[int, int]]:

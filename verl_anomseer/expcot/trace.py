@@ -86,15 +86,25 @@ def _discord_evidence(s: dict[str, float]) -> str:
     )
 
 
+def _spike_evidence(s: dict[str, float]) -> str:
+    return (
+        f"against the median of its {2 * int(s['spike.radius'])} neighbours each sample leaves a residual of robust "
+        f"std {_num(s['spike.resid_std'])}; the largest is {_num(s['spike.max_z'])} std, and "
+        f"{int(s['spike.n_flagged'])} samples exceed {_num(s['spike.k'])} std ({int(s['spike.n_outside'])} of them "
+        "beyond the range of the rest)"
+    )
+
+
 _DECISIVE = {
     "ksigma": "so the extreme samples form",
     "trend": "the sustained slope shifts, mapped back to the samples they average, are",
     "freq": "the windows with an unusual period cover",
     "discord": "the discord subsequence is",
+    "spike": "the isolated samples are",
 }
 _EVIDENCE = {"ksigma": _ksigma_evidence, "trend": _trend_evidence, "freq": _freq_evidence, "discord": _discord_evidence}
-_CLEAN_EVIDENCE = {**_EVIDENCE, "trend": _slope_evidence}  # the clean mode's trend test is the slope-shift probe
-_STRUCTURAL = ("trend", "freq", "discord")
+_CLEAN_EVIDENCE = {**_EVIDENCE, "trend": _slope_evidence, "spike": _spike_evidence}  # clean mode's own tests
+_STRUCTURAL = ("trend", "freq", "discord", "spike")
 
 
 def _scan_sentence(s: dict[str, float], robust: bool) -> str:

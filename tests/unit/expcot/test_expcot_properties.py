@@ -20,6 +20,8 @@ from verl_anomseer.expcot import (
     freq_probe,
     ksigma_probe,
     slope_shift_probe,
+    spike_class,
+    spike_probe,
     trend_probe,
 )
 from verl_anomseer.series.taxonomy import CLASSES, NORMAL
@@ -58,7 +60,8 @@ def _valid(intervals, length: int) -> bool:
 def test_analyze_gives_valid_intervals_and_finite_stats(x):
     report = analyze(x)
     assert _valid(report.intervals, x.size)
-    assert report.label in CLASSES and report.label == DETECTOR_CLASS[report.detector]
+    expected = spike_class(report.stats, "spike.") if report.detector == "spike" else DETECTOR_CLASS[report.detector]
+    assert report.label in CLASSES and report.label == expected
     assert (report.label == NORMAL) == (not report.intervals)
     assert all(isinstance(v, float) and math.isfinite(v) for v in report.stats.values())
     assert not re.search(r"\b(nan|inf)\b", clean_trace(x).lower())
@@ -66,7 +69,7 @@ def test_analyze_gives_valid_intervals_and_finite_stats(x):
 
 @given(series())
 def test_every_probe_gives_valid_intervals_and_finite_stats(x):
-    for probe in (ksigma_probe, trend_probe, freq_probe, discord_probe, slope_shift_probe):
+    for probe in (ksigma_probe, trend_probe, freq_probe, discord_probe, slope_shift_probe, spike_probe):
         result = probe(x)
         assert _valid(result.intervals, x.size), probe.__name__
         assert all(math.isfinite(v) for v in result.stats.values()), probe.__name__

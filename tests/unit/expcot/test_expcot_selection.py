@@ -15,7 +15,9 @@ from verl_anomseer.series.taxonomy import ANOMLLM_CATEGORIES, CLASSES, NORMAL
 
 
 def test_analyze_takes_the_series_only():
-    assert list(inspect.signature(analyze).parameters) == ["values"]
+    parameters = inspect.signature(analyze).parameters
+    assert list(parameters) == ["values", "spike_k"]  # the series and a threshold, never ground truth
+    assert isinstance(parameters["spike_k"].default, float)
 
 
 def test_clean_sine_is_normal(sine):
