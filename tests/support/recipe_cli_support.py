@@ -44,10 +44,3 @@ def printed_job_configs(names: list[str], cwd: Path, overrides: tuple[str, ...] 
     assert sorted(printed) == sorted(names), proc.stdout[-3000:]
     return printed
 
-
-def validate_like_main_ppo(config) -> None:
-    """What main_ppo's `main` does before Ray: verl's validate_config, which the plugin prefixes with its checks."""
-    from verl.trainer.ppo.utils import need_critic, need_reference_policy
-    from verl.utils.config import validate_config
-
-    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from main_ppo_support import assert_refused_before_ray, run_cpu_smoke
 from omegaconf import OmegaConf
-from recipe_cli_support import printed_job_configs, validate_like_main_ppo
+from recipe_cli_support import printed_job_configs
+from recipe_support import validate_like_main_ppo
 
 from verl_anomseer.launch_checks import FLASH_ATTN_FIX, LaunchConfigError, flash_attn_importable, needs_flash_attn
 from verl_anomseer.recipes import recipe_names

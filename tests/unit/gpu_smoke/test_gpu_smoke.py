@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import OmegaConf
-from recipe_cli_support import printed_job_configs, validate_like_main_ppo
+from recipe_cli_support import printed_job_configs
+from recipe_support import validate_like_main_ppo
 
 from verl_anomseer.gpu_smoke import RECIPE, SOURCES, STEPS, TINY, SmokeFailure, check_metrics, missing_requirement
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
+from recipe_support import compose_recipe
 from safetensors.torch import save_file
 
 from verl_anomseer.launch_checks import rollout_replicas, warn_if_over_memory, world_size
@@ -18,25 +17,17 @@ from verl_anomseer.launch_memory import GIB, KNOWN_PARAMETERS, estimate, paramet
 P3B = KNOWN_PARAMETERS["Qwen/Qwen2.5-VL-3B-Instruct"]
 
 
-def _recipe(name: str, *overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="verl_anomseer.recipes", version_base=None):
-        config = compose(config_name=name, overrides=list(overrides))
-    GlobalHydra.instance().clear()
-    return config
-
-
 def test_the_authors_4gpu_recipe_sums_sharded_fp32_state_bf16_reference_and_the_vllm_share():
-    guess = estimate(_recipe("timerpo_qwen2_5_vl_3b"), P3B, 80 * GIB)
+    guess = estimate(compose_recipe("timerpo_qwen2_5_vl_3b"), P3B, 80 * GIB)
     assert guess.actor == 8 * P3B / 4 and guess.optimizer == 8 * P3B / 4 and guess.reference == 2 * P3B / 4
     assert guess.rollout == 0.6 * 80 * GIB
     assert guess.total == pytest.approx((18 * P3B / 4) + 48 * GIB)
 
 
 def test_offload_and_no_reference_policy_take_their_parts_off_the_gpu():
-    guess = estimate(_recipe("timerpo_qwen2_5_vl_3b_1gpu"), P3B, 80 * GIB)
+    guess = estimate(compose_recipe("timerpo_qwen2_5_vl_3b_1gpu"), P3B, 80 * GIB)
     assert (guess.actor, guess.optimizer, guess.reference, guess.rollout) == (8 * P3B, 0.0, 0.0, 0.4 * 80 * GIB)
-    no_kl = estimate(_recipe("timerpo_qwen2_5_vl_3b", "actor_rollout_ref.actor.use_kl_loss=false"), P3B, 80 * GIB)
+    no_kl = estimate(compose_recipe("timerpo_qwen2_5_vl_3b", "actor_rollout_ref.actor.use_kl_loss=false"), P3B, 80 * GIB)
     assert no_kl.reference == 0.0
 
 
@@ -56,12 +47,12 @@ def test_parameter_count_is_unknown_for_an_unknown_name_or_a_broken_file(tmp_pat
 
 
 def test_the_driver_warns_past_the_device_memory_naming_the_keys():
-    message = warn_if_over_memory(_recipe("timerpo_qwen2_5_vl_7b"), device_bytes=80 * GIB)
+    message = warn_if_over_memory(compose_recipe("timerpo_qwen2_5_vl_7b"), device_bytes=80 * GIB)
     assert message is not None and "passes the device's 80.0 GiB" in message
     assert "actor_rollout_ref.rollout.gpu_memory_utilization" in message and "optimizer_offload=true" in message
-    assert warn_if_over_memory(_recipe("timerpo_qwen2_5_vl_7b_8gpu"), device_bytes=80 * GIB) is None
-    assert warn_if_over_memory(_recipe("timerpo_qwen2_5_vl_3b_1gpu"), device_bytes=80 * GIB) is None
-    assert warn_if_over_memory(_recipe("timerpo_qwen2_5_vl_3b_1gpu"), device_bytes=40 * GIB) is not None
+    assert warn_if_over_memory(compose_recipe("timerpo_qwen2_5_vl_7b_8gpu"), device_bytes=80 * GIB) is None
+    assert warn_if_over_memory(compose_recipe("timerpo_qwen2_5_vl_3b_1gpu"), device_bytes=80 * GIB) is None
+    assert warn_if_over_memory(compose_recipe("timerpo_qwen2_5_vl_3b_1gpu"), device_bytes=40 * GIB) is not None
 
 
 def test_the_readme_recipe_table_states_the_estimates_and_layouts():
@@ -70,7 +61,7 @@ def test_the_readme_recipe_table_states_the_estimates_and_layouts():
     assert {row[0] for row in rows} == {"timerpo_qwen2_5_vl_3b_1gpu", "timerpo_qwen2_5_vl_3b", "timerpo_qwen2_5_vl_3b_8gpu",
                                         "timerpo_qwen2_5_vl_7b", "timerpo_qwen2_5_vl_7b_8gpu"}
     for name, gpus, replicas, tp, share, gib in rows:
-        config = _recipe(name)
+        config = compose_recipe(name)
         rollout = config.actor_rollout_ref.rollout
         assert (world_size(config), rollout_replicas(config)) == (int(gpus), int(replicas)), name
         assert (rollout.tensor_model_parallel_size, rollout.gpu_memory_utilization) == (int(tp), float(share)), name
