@@ -17,7 +17,7 @@ export TOKENIZERS_PARALLELISM := false
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	# torch + torchvision first, as the pair the Qwen2.5-VL processor needs (DESIGN §7); never pinned in pyproject.
+	# torch + torchvision first, as the pair the Qwen2.5-VL processor needs (README, Install); never pinned in pyproject.
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e ".[test]"
 	# data only: the detection tests read the UCR KDD-TSAD series shipped in aeon (BSD-3) in place, never import it;

@@ -1,4 +1,4 @@
-"""The parquet row (DESIGN §3): how it is built and how it is checked.
+"""The parquet row (docs/data.md, "Row schema"): how it is built and how it is checked.
 
 A row has ``data_source`` "anomseer/<suite>/<category>", ``prompt`` (one user turn starting with ``<image>``),
 ``images`` ``[{"bytes": PNG, "path": None}]``, ``reward_model`` ``{"style": "rule", "ground_truth":
@@ -243,7 +243,7 @@ def _check_series(row: dict, i: int, size: int) -> None:
 
 
 def validate_row(row: dict, row_index: int) -> None:
-    """Raise ``RowError(row_index, field, problem)`` unless ``row`` follows the DESIGN §3 schema."""
+    """Raise ``RowError(row_index, field, problem)`` unless ``row`` follows the row schema (docs/data.md)."""
     _expect(isinstance(row, dict), row_index, "<row>", f"expected a dict, got {type(row).__name__}")
     suite, category = _check_source(row, row_index)
     _check_prompt_and_images(row, row_index)

@@ -39,7 +39,7 @@ class Sample:
 
 
 def load_samples(path: str | os.PathLike, limit: int | None = None) -> list[Sample]:
-    """Read and validate ``path`` (DESIGN §3 rows); the first ``limit`` rows if given.
+    """Read and validate ``path`` (rows of the schema in docs/data.md); the first ``limit`` rows if given.
 
     Raises :class:`EvalSetupError` naming the missing columns, the bad row and field, or a duplicate series_id.
     """
@@ -54,8 +54,8 @@ def load_samples(path: str | os.PathLike, limit: int | None = None) -> list[Samp
         raise EvalSetupError(f"--data {path}: not a parquet file ({exc})") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
     if missing:
-        raise EvalSetupError(f"--data {path}: missing required column(s) {missing}; rows must follow DESIGN §3 "
-                             "(build them with `python data_prep/build_expcot.py`)")
+        raise EvalSetupError(f"--data {path}: missing required column(s) {missing}; rows must follow the row schema "
+                             "of docs/data.md (build them with `python data_prep/build_expcot.py`)")
     rows = pq.read_table(path, columns=list(REQUIRED_COLUMNS)).to_pylist()
     if limit is not None:
         rows = rows[:limit]

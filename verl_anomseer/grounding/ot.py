@@ -1,4 +1,4 @@
-"""Optimal-transport grounding score between two token-embedding sequences (DESIGN §4).
+"""Optimal-transport grounding score between two token-embedding sequences (docs/grounding.md, "The score").
 
 For response embeddings ``H_r`` (T_r, D) and reference (ExpCoT) embeddings ``H_e`` (T_e, D):
 

@@ -1,7 +1,8 @@
 """Localization metrics on interval sets: point-wise and affiliation precision / recall / F1.
 
 Inputs are interval lists ``[[start, end), ...]`` on ``[0, length)`` (any order; they are clipped and merged).
-Edge rules (DESIGN §4): prediction and ground truth both empty -> ``(1, 1, 1)``; exactly one empty -> ``(0, 0, 0)``.
+Edge rules (docs/scoring.md, "Metrics"): prediction and ground truth both empty -> ``(1, 1, 1)``; exactly one
+empty -> ``(0, 0, 0)``.
 Every value is a float in ``[0, 1]``, never NaN.
 
 Affiliation metrics follow Huet, Navarro & Rossi, "Local Evaluation of Time Series Anomaly Detection

@@ -1,4 +1,4 @@
-"""The TimerPO advantage (DESIGN §4), pure torch, plus its verl-signature adapter (no verl import).
+"""The TimerPO advantage (docs/timerpo.md), pure torch, plus its verl-signature adapter (no verl import).
 
 Per prompt group g (rows sharing verl's `uid`), over the rows that carry a response (padding rows with an
 all-zero response mask are ignored and get 0):

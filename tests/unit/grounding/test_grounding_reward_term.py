@@ -130,7 +130,7 @@ def test_default_minilm_rewards_grounded_reasoning():
 
 
 def test_grounding_imports_no_verl():
-    """A domain package (DESIGN §2): importing it must not pull in verl."""
+    """A domain package (docs/architecture.md, layers): importing it must not pull in verl."""
     import subprocess
     import sys
 
