@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from verl_anomseer.data.build import UsageError, _Parser  # the builder's one-line errors
 from verl_anomseer.data.files import (
     FileWindow,
     add_input_options,
@@ -37,15 +38,6 @@ from verl_anomseer.series.windows import VOTE_THRESHOLD
 PROG = "anomseer-detect"
 WINDOWS = "windows.jsonl"
 MODEL_BACKENDS = ("hf", "vllm", "openai")
-
-
-class UsageError(Exception):
-    """A bad command line or input: one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of argparse's usage block
-        raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
