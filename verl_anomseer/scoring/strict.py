@@ -25,6 +25,7 @@ import ast
 import json
 import math
 import re
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -38,6 +39,9 @@ _TAGS = {t: (re.compile(f"<{t}>", re.IGNORECASE), re.compile(f"</{t}>", re.IGNOR
 _SHORT_CLASSES = {"contextual": "contextual point", "global": "global point"}
 _CLASS_SET = frozenset(CLASSES)
 _UNREADABLE = object()
+_SOURCE = "<model answer>"  # the file name answers are parsed under: Python's warnings about them are silenced
+for _category in (SyntaxWarning, DeprecationWarning):  # e.g. "invalid decimal literal" in "[1if"
+    warnings.filterwarnings("ignore", category=_category, module=re.escape(_SOURCE))
 
 
 def _blocks(text: str, tag: str, first_only: bool = False) -> list[str]:
@@ -63,7 +67,7 @@ def _literal(content: str) -> object:
     except (ValueError, RecursionError):
         pass
     try:
-        node = ast.parse(content, mode="eval").body
+        node = ast.parse(content, filename=_SOURCE, mode="eval").body
         if (isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords
                 and ast.unparse(node.func) in ("array", "np.array", "numpy.array")):
             node = node.args[0]

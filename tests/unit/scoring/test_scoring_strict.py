@@ -7,6 +7,8 @@ two partial localization values are derived in the comments next to them.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -146,3 +148,11 @@ def test_intervals_and_reasons(answer, intervals, reason):
     parsed = parse_strict(w(answer), L)
     assert parsed.intervals == intervals and parsed.reason == reason
     assert parsed.answer_ok == (reason in ("ok", "1 invalid item(s) dropped"))
+
+
+def test_python_warnings_about_model_text_are_silenced():
+    code = ("from verl_anomseer.scoring.strict import parse_strict\n"
+            "for text in ('[1if 1 else 2]', '[0x1for x in y]', '[\"\\\\d\"]'):\n"
+            "    parse_strict('<think>x</think><answer>' + text + '</answer><class>trend</class>', 100)\n")
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr == ""
