@@ -19,6 +19,7 @@ import pytest
 RAY_LOCK = Path(os.environ.get("ANOMSEER_RAY_LOCK", Path(tempfile.gettempdir()) / "anomseer-e2e.lock"))
 RUN_TIMEOUT = 600  # seconds per demo run (hard limit, enforced by the demo and by subprocess)
 RAY_EXIT_GRACE = 60  # seconds Ray may take to wind down after the driver exits
+SMOKE_ARGS = ("--steps", "2", "--prompts", "2")  # the demo's loop, short: 2 steps of 2 prompts (later args win)
 _RAY_NAMES = ("raylet", "gcs_server", "ray::", "dashboard", "plasma_store", "default_worker.py")
 
 
@@ -75,7 +76,7 @@ def run_demo(out: Path, *args: str) -> DemoRun:
     with ray_lock():
         before = set(ray_processes())
         proc = subprocess.run(
-            [sys.executable, "-m", "verl_anomseer.demo", "--out", str(out), "--no-progress", *args],
+            [sys.executable, "-m", "verl_anomseer.demo", "--out", str(out), "--no-progress", *SMOKE_ARGS, *args],
             check=False,
             capture_output=True,
             text=True,
@@ -112,3 +113,9 @@ def demo_grpo(tmp_path_factory, demo_timerpo) -> DemoRun:
     """The same data and model with verl's own GRPO estimator and no grounding term, without evaluation."""
     shared = ("--data", str(demo_timerpo.out / "data"), "--model", str(demo_timerpo.out / "model"))
     return run_demo(tmp_path_factory.mktemp("demo_grpo"), "--algorithm", "grpo", "--no-eval", *shared)
+
+
+@pytest.fixture(scope="session")
+def demo_runner():
+    """`run_demo`, for test modules that start demo runs of their own (one Ray cluster at a time)."""
+    return run_demo

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from verl_anomseer.series.prompt import build_prompt
+from verl_anomseer.series.prompt import IMAGE_PLACEHOLDER, build_prompt
 from verl_anomseer.series.taxonomy import CLASSES
 
 PATCH_SIZE = 14
@@ -54,25 +54,27 @@ CHAT_TEMPLATE = (
     "{% elif 'text' in item %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-_RECIPE_VERSION = 3
+_RECIPE_VERSION = 4
 
 
-def answer_text(rng: random.Random, length: int = 1000) -> str:
-    """One random answer in the task's format (the SFT targets and part of the tokenizer corpus)."""
+_SCANS = ("a spike", "a level shift", "a slope change", "a period change", "a noisy burst", "a flat stretch")
+
+
+def answer_text(rng: random.Random, length: int = 400) -> str:
+    """One well-formed answer with random content in the ExpCoT layout (observation, reasoning, conclusion):
+    the warm-start targets and part of the tokenizer corpus. Intervals lie inside ``[0, length)``."""
     label = rng.choice(CLASSES)
     if label == "normal":
-        spans = []
+        spans, seen = [], "no clear anomaly"
     else:
-        start = rng.randrange(0, length - 20)
-        spans = [[start, start + rng.randrange(1, 20)]]
-    words = rng.sample(["spike", "level", "trend", "season", "noise", "shift", "peak", "drop", "flat"], 3)
-    return (
-        f"<think>the series shows a {' '.join(words)}</think><answer>{json.dumps(spans)}</answer><class>{label}</class>"
-    )
+        start = rng.randrange(0, length - 40)
+        spans, seen = [[start, start + rng.randrange(5, 40)]], f"{rng.choice(_SCANS)} near {start}"
+    return (f"<think>Observation: {seen}. Reasoning: it fits {label}. Conclusion: {label}.</think>"
+            f"<answer>{json.dumps(spans)}</answer><class>{label}</class>")
 
 
 def _corpus(rng: random.Random) -> list[str]:
-    texts = [answer_text(rng) for _ in range(400)]
+    texts = [answer_text(rng, length) for length in (400, 1000) for _ in range(200)]
     texts += [f"{i} {i + 7} [[{i}, {i + 3}]]" for i in range(0, 1000, 13)]
     texts += [" ".join(CLASSES), " ".join(ANSWER_TAGS)]
     texts += [build_prompt(length) for length in (400, 1000)]
@@ -165,8 +167,10 @@ def _build_processor(tok):
     )
 
 
-def _sft(model, processor, steps: int, seed: int, batch_size: int = 8) -> None:
-    """Fit the model on random answers in the task format, each after a short chat prompt with a plot."""
+def _sft(model, processor, steps: int, seed: int, length: int, batch_size: int = 8) -> None:
+    """Warm start: fit the model on well-formed answers with random content (:func:`answer_text`), each after the
+    task's own prompt for a series of ``length`` points and a random image, so that the format carries over to
+    the real prompts; the content is left for reinforcement learning to learn."""
     import numpy as np
     import torch
     from PIL import Image
@@ -175,7 +179,8 @@ def _sft(model, processor, steps: int, seed: int, batch_size: int = 8) -> None:
     rng = random.Random(seed)
     tok = processor.tokenizer
     image = Image.fromarray((np.random.default_rng(seed).random((84, 112, 3)) * 255).astype("uint8"))
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Find the anomalies."}]}]
+    instruction = build_prompt(length).removeprefix(IMAGE_PLACEHOLDER)  # the text verl's dataset puts after the image
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": instruction}]}]
     prompt = processor(
         text=[processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)],
         images=[image],
@@ -190,7 +195,8 @@ def _sft(model, processor, steps: int, seed: int, batch_size: int = 8) -> None:
     optim = torch.optim.AdamW(model.parameters(), lr=5e-3)
     model.train()
     for _ in range(steps):
-        answers = tok([answer_text(rng) + "<|im_end|>" for _ in range(batch_size)], padding=True, return_tensors="pt")
+        targets = [answer_text(rng, length) + "<|im_end|>" for _ in range(batch_size)]
+        answers = tok(targets, padding=True, return_tensors="pt")
         input_ids = torch.cat([prompt_ids, answers["input_ids"]], dim=1)
         attention_mask = torch.cat([torch.ones_like(prompt_ids), answers["attention_mask"]], dim=1)
         labels = input_ids.masked_fill(attention_mask == 0, -100)
@@ -217,14 +223,14 @@ def _mrope_positions(model, prompt_ids, image_grid_thw, tail: int):
     return torch.cat([torch.arange(ids.shape[1])[None, None], rope], dim=0)
 
 
-def build_tiny_qwen25vl(out_dir: str | os.PathLike, sft_steps: int = 0, seed: int = 0) -> Path:
+def build_tiny_qwen25vl(out_dir: str | os.PathLike, sft_steps: int = 0, seed: int = 0, sft_length: int = 400) -> Path:
     """Write (once) a tiny Qwen2.5-VL model + tokenizer + processor to `out_dir`; return its path.
 
     Idempotent: when `out_dir/build.json` records the same recipe, the directory is returned as is. The
     directory is assembled in a sibling temp dir and renamed into place, so a crash never leaves half a model.
     """
     out = Path(out_dir)
-    recipe = {"version": _RECIPE_VERSION, "sft_steps": int(sft_steps), "seed": int(seed)}
+    recipe = {"version": _RECIPE_VERSION, "sft_steps": int(sft_steps), "seed": int(seed), "sft_length": int(sft_length)}
     stamp = out / "build.json"
     if stamp.is_file() and json.loads(stamp.read_text()) == recipe:
         return out
@@ -239,7 +245,7 @@ def build_tiny_qwen25vl(out_dir: str | os.PathLike, sft_steps: int = 0, seed: in
     model = _build_model(tok)
     processor = _build_processor(tok)
     if sft_steps:
-        _sft(model, processor, sft_steps, seed)
+        _sft(model, processor, sft_steps, seed, sft_length)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -9,12 +9,13 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
-from verl_anomseer.demo import main, train_command
+from verl_anomseer.demo import DEMO_LR, DEMO_PROMPTS, main, train_command
 
 
 @pytest.mark.parametrize(
     "argv",
-    [["--steps", "0"], ["--per-category", "-1"], ["--sft-steps", "-2"], ["--algorithm", "ppo"], ["--timeout", "x"]],
+    [["--steps", "0"], ["--per-category", "-1"], ["--sft-steps", "-2"], ["--algorithm", "ppo"], ["--timeout", "x"],
+     ["--lr", "-1e-3"], ["--lr", "nan"], ["--prompts", "0"]],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv):
     with pytest.raises(SystemExit) as exc:
@@ -48,6 +49,14 @@ def test_timerpo_command_trains_timerpo_with_grounding_and_saves_a_hf_checkpoint
     assert "hf_model" in cfg.actor_rollout_ref.actor.checkpoint.save_contents
     assert cfg.actor_rollout_ref.rollout.name == "hf" and cfg.actor_rollout_ref.model.path == "/m"
     assert cfg.data.train_files == "/d/train.parquet" and cfg.trainer.rollout_data_dir == "/r/rollouts"
+
+
+def test_the_learning_rate_and_prompts_per_step_reach_verl():
+    for lr, prompts in ((DEMO_LR, DEMO_PROMPTS), (0.0, 2)):
+        cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo", lr=lr, prompts=prompts))
+        assert cfg.actor_rollout_ref.actor.optim.lr == lr and cfg.data.train_batch_size == prompts
+    assert train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo") == train_command(
+        Path("/d"), Path("/m"), Path("/r"), 3, "timerpo", lr=DEMO_LR)
 
 
 def test_grpo_command_uses_verls_estimator_without_grounding():
