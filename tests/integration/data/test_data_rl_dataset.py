@@ -84,3 +84,30 @@ def test_a_malformed_row_is_named_at_load_time(data_dir, tmp_path):
     with pytest.raises(RowError, match=r"row 2: field 'reward_model.ground_truth.label'") as info:
         create_rl_dataset([str(path)], _data_config(tmp_path, filter_overlong_prompts=False), None, None)
     assert str(path) in str(info.value)
+
+
+def test_imported_multivariate_rows_load_and_score(tmp_path, tiny_vl_model):
+    """Rows of an imported labelled file (``--suite files``): verl's dataset reads them, the reward scores them."""
+    import numpy as np
+    import pandas as pd
+
+    from verl_anomseer.scoring.reward import compute_score
+
+    t = np.arange(1000)
+    frame = pd.DataFrame({"a": np.sin(t / 7), "b": np.cos(t / 11), "label": 0})
+    frame.loc[300:309, "label"] = 1
+    frame.to_csv(tmp_path / "plant.csv", index=False)
+    out = tmp_path / "imported"
+    assert main(["--suite", "files", "--input", str(tmp_path / "plant.csv"), "--window", "500", "--split", "train",
+                 "--anomaly-class", "global point", "--workers", "1", "--no-progress", "--out", str(out)]) == 0
+    processor, tokenizer = _processor_and_tokenizer(tiny_vl_model)
+    dataset = create_rl_dataset([str(out / "train.parquet")], _data_config(tmp_path), tokenizer, processor)
+    assert len(dataset) == 2
+    first = dataset[0]
+    assert first["extra_info"]["source"]["columns"] == ["a", "b"] and first["extra_info"]["source"]["offset"] == 0
+    image = next(p["image"] for p in first["raw_prompt"][0]["content"] if p["type"] == "image")
+    assert image.size == (1000, 300)  # two stacked panels
+    gt = first["reward_model"]["ground_truth"]
+    assert [[int(v) for v in pair] for pair in gt["intervals"]] == [[300, 310]]
+    answer = "<think>a jump in panel a</think><answer>[[300, 310]]</answer><class>global point</class>"
+    assert compute_score(first["data_source"], answer, gt, first["extra_info"])["score"] == 1.0
