@@ -3,6 +3,8 @@ go out, its answer (window coordinates) comes back onto the file's rows through 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,3 +36,19 @@ def test_model_answers_map_back_to_file_rows(tmp_path, fake_openai):
                                          "label": "trend"}]
     prompts = [r["payload"]["messages"][0]["content"] for r in fake_openai.requests]
     assert len(prompts) == 3 and all("2 channels" in p[-1]["text"] for p in prompts)
+
+
+def test_hf_backend_answers_every_window_with_the_real_processor(tmp_path, tiny_vl_model):
+    """The tiny random Qwen2.5-VL through ``--backend hf``: every window (stacked-panel image) gets an answer that
+    is kept and parsed, however unreadable; the outputs are written."""
+    t = np.arange(1200)
+    pd.DataFrame({"a": np.sin(t / 9), "b": np.cos(t / 5)}).to_csv(tmp_path / "h.csv", index=False)
+    out = tmp_path / "out"
+    argv = [str(tmp_path / "h.csv"), "--model", str(tiny_vl_model), "--backend", "hf", "--device", "cpu",
+            "--max-new-tokens", "8", "--window", "600", "--stride", "600", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    records = [json.loads(line) for line in (out / "windows.jsonl").read_text().splitlines()]
+    assert [(r["start"], r["end"]) for r in records] == [(0, 600), (600, 1200)]
+    assert all(isinstance(r["text"], str) and r["reason"] for r in records)
+    assert (out / "anomalies.csv").read_text().startswith("file,column,start,end,label")
+    assert json.loads((out / "run.json").read_text())["backend"] == "hf"
