@@ -1,5 +1,6 @@
-"""``verl_anomseer.detect --model M --backend openai`` against a fake endpoint: each window's own plot and prompt
-go out, its answer (window coordinates) comes back onto the file's rows through the vote."""
+"""``verl_anomseer.detect --model M``: with ``--backend openai`` against a fake endpoint, each window's own plot and
+prompt go out and its answer (window coordinates) comes back onto the file's rows through the vote; with
+``--backend hf``, the tiny local Qwen2.5-VL answers every window through the real processor."""
 
 from __future__ import annotations
 
