@@ -1,8 +1,10 @@
 """A `cpu` platform for verl 0.9.1 (gloo collectives, no accelerator), registered via `PlatformRegistry`.
 
 verl has no CPU platform: every device call goes through `get_platform()`, whose `device_module` stands in
-for `torch.cuda`. `CPUDeviceModule` answers those calls for the host (one logical device, seeding, RNG
-state, memory info); calls with no CPU meaning (caches, streams, memory stats) are no-ops returning 0.
+for `torch.cuda`. `CPUDeviceModule` answers the calls it lists (`ANSWERED_CALLS`): the host as one logical
+device, seeding, RNG state, memory info, and `NO_OP_CALLS` (caches, synchronisation, memory counters), which
+have no CPU meaning and return 0. Any other call raises AttributeError naming it, so a device call that a new
+verl makes fails loudly instead of being answered by a guess.
 Ray scheduling keeps the `GPU` resource name, so a CPU run starts Ray with `num_gpus=N` logical slots.
 
 `install()` registers the platform and sets the environment it needs in this process and, by inheritance,
@@ -27,8 +29,26 @@ PLATFORM_ENV = {"VERL_PLATFORM": PLATFORM_NAME, "VERL_ENGINE_DEVICE": "cuda", "V
 _HOST_MEMORY = (16 << 30, 24 << 30)  # (free, total) reported to verl's memory logging
 
 
+# torch.cuda calls verl makes that mean nothing on the host: answered with 0 (memory counters) or nothing
+NO_OP_CALLS = frozenset(
+    {
+        "empty_cache",
+        "ipc_collect",
+        "synchronize",
+        "set_device",
+        "set_per_process_memory_fraction",
+        "memory_allocated",
+        "memory_reserved",
+        "max_memory_allocated",
+        "max_memory_reserved",
+        "reset_peak_memory_stats",
+        "reset_accumulated_memory_stats",
+    }
+)
+
+
 class CPUDeviceModule(types.ModuleType):
-    """Stand-in for `torch.cuda` on the host: one device, torch's CPU RNG, no-op caches and streams."""
+    """Stand-in for `torch.cuda` on the host: one device, torch's CPU RNG, `NO_OP_CALLS`; nothing else."""
 
     def __init__(self) -> None:
         super().__init__("verl_anomseer_cpu_device")
@@ -60,15 +80,19 @@ class CPUDeviceModule(types.ModuleType):
         return _HOST_MEMORY
 
     def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _no_op
+        if name in NO_OP_CALLS:
+            return _no_op
+        raise AttributeError(
+            f"the CPU backend cannot answer the device call torch.cuda.{name}: verl_anomseer.cpu.platform answers "
+            "only ANSWERED_CALLS; add it there if it has a meaning on the host"
+        )
 
 
 def _no_op(*args, **kwargs) -> int:
     return 0
 
 
+ANSWERED_CALLS = frozenset(name for name in vars(CPUDeviceModule) if not name.startswith("_")) | NO_OP_CALLS
 DEVICE_MODULE = CPUDeviceModule()
 
 
