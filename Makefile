@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast test-e2e bench gpu-smoke clean
+.PHONY: install demo test test-fast test-e2e lint bench gpu-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -40,6 +40,12 @@ test-fast: install
 
 test-e2e: install
 	$(PY) -m pytest -m e2e tests
+
+# Static checks: ruff's lint rules and its formatter (check only) over the code and the tests.
+LINT_PATHS := verl_anomseer tests benchmarks data_prep
+lint: install
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
 
 # The first command on a new GPU node (one GPU, `pip install -e ".[gpu]"` done): 2 TimerPO steps per grounding
 # source through main_ppo with the vLLM rollout, vllm + hf evaluation; stops at once without a GPU or vLLM.

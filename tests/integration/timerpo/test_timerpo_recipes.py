@@ -103,6 +103,7 @@ def _cli_config(tmp_path, name: str, *overrides: str) -> dict:
         [sys.executable, "-m", "verl.trainer.main_ppo", "--config-path=pkg://verl_anomseer.recipes",
          f"--config-name={name}", "--cfg", "job", *overrides],
         capture_output=True, text=True, timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": "1"}, cwd=tmp_path,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return yaml.safe_load(proc.stdout)

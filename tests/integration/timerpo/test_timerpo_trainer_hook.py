@@ -86,7 +86,7 @@ def _direct(algorithm):
 def test_v1_sync_trainer_feeds_grounding_to_timerpo(transfer_queue, projection):
     from verl.trainer.ppo.v1 import get_trainer_cls
 
-    import verl_anomseer.plugin as plugin
+    from verl_anomseer import plugin
 
     plugin.check()
     config = compose_ppo(["algorithm.adv_estimator=timerpo", f"+algorithm.timerpo.projection={projection}", *REWARD])
@@ -157,7 +157,7 @@ def test_multi_output_sessions_are_refused():
 
 
 def test_install_trainers_is_idempotent_and_keeps_verls_classes_as_bases():
-    import verl.trainer.ppo.v1 as v1
+    from verl.trainer.ppo import v1
 
     from verl_anomseer.timerpo.trainer import GroundingAdvantageMixin, install_trainers
 

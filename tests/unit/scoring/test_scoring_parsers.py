@@ -188,7 +188,9 @@ def test_any_text_gives_a_valid_parse(parser, text, length):
     assert parsed.label in CLASSES + ("",)
     assert all(isinstance(s, int) and isinstance(e, int) and 0 <= s < e <= length for s, e in parsed.intervals)
     assert all(a[1] < b[0] for a, b in zip(parsed.intervals, parsed.intervals[1:]))  # disjoint, not touching
-    assert parsed.reason == "ok" or parsed.reason
+    nothing_wrong = parsed.format_ok and parsed.answer_ok and parsed.label != "" and "dropped" not in parsed.reason
+    assert (parsed.reason == "ok") == nothing_wrong, parsed  # "ok" exactly when no problem was found
+    assert parsed.reason == "ok" or all(p and p != "ok" for p in parsed.reason.split("; ")), parsed
     if parsed.format_ok:
         assert "<think>" in text.lower() and "<class>" in text.lower()
     if parsed.answer_ok and parsed.intervals:

@@ -160,7 +160,7 @@ def test_padding_rows_do_not_change_real_rows():
 
 
 def test_non_tensor_batch_column_is_used_when_passed():
-    rewards, mask, index, grounding = make_batch([[(1.0, 0.2, 3), (0.0, 0.8, 5)]])
+    rewards, mask, index, _ = make_batch([[(1.0, 0.2, 3), (0.0, 0.8, 5)]])
     ntb = {"uid": index, "gnd": np.array([0.2, None], dtype=object)}
     adv, _ = compute_timerpo_advantage(rewards, mask, index, _algo(grounding_key="gnd"), non_tensor_batch=ntb)
     torch.testing.assert_close(adv[:, 0], torch.tensor([0.5, -0.5]))  # None -> no signal -> GRPO
