@@ -1,4 +1,4 @@
-"""Shared test setup: offline environment, the stumpy JIT cache, and the tiny local VL model."""
+"""Shared test setup: offline environment, local Ray on the loopback, hypothesis profiles, the tiny local VL model."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import pytest  # noqa: E402
+import pytest
+
+from verl_anomseer.cluster import LOOPBACK_ENV
+
+for _name, _value in LOOPBACK_ENV.items():  # the tests' local Ray clusters listen on 127.0.0.1 only
+    os.environ.setdefault(_name, _value)
 
 # hypothesis profiles (HYPOTHESIS_PROFILE to choose), for property tests that set no example count of their own;
 # those that do (the parsers' 10,000, ...) run it under both. `ci`, the default under CI=true: 1,000 examples,

@@ -5,10 +5,10 @@ The workers of a cluster started by someone else do not inherit the driver's env
 `forward_env` adds each variable of `FORWARDED_ENV_VARS` set in the driver to the job's Ray runtime env,
 `ray_kwargs.ray_init.runtime_env.env_vars` (a value the user set there wins). With A = the address `ray.init`
 will join (`ray_kwargs.ray_init.address`, else `RAY_ADDRESS`; none or `local` starts a new local cluster):
-  - A set: no node resources in `ray_kwargs.ray_init` (Ray refuses them when joining), A answers a TCP
-    connection within `PROBE_TIMEOUT_S` (else one line and exit code 2), a warning without
-    `RAY_AUTH_MODE=token` (Ray sends a token to an explicit address only then; `auto` finds it itself) and
-    for each of `VERL_ENV_VARS` set here but not passed on;
+  - A set: no node resources in `ray_kwargs.ray_init` (Ray refuses them when joining), no `LOOPBACK_ENV`
+    unless A is a loopback address, A answers a TCP connection within `PROBE_TIMEOUT_S` (else one line and
+    exit code 2), a warning without `RAY_AUTH_MODE=token` (Ray sends a token to an explicit address only then;
+    `auto` finds it itself) and for each of `VERL_ENV_VARS` set here but not passed on;
   - trainer.nnodes > 1: model, tokenizer, data and reward-function paths absolute (or URIs), since each node
     resolves a relative one in its own working directory; a warning naming the output folders
     (`trainer.default_local_dir`, ...) that every node must see as one storage.
@@ -16,6 +16,7 @@ will join (`ray_kwargs.ray_init.address`, else `RAY_ADDRESS`; none or `local` st
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
@@ -37,6 +38,9 @@ VERL_ENV_VARS: tuple[str, ...] = (
     "VERL_USE_EXTERNAL_PLUGINS",
     "VERL_USE_EXTERNAL_MODULES",
 )
+# Ray's switch (meant for macOS/Windows) that makes a new local cluster bind its GCS, raylets and agents to
+# 127.0.0.1 instead of every interface; for single-machine runs (the demo, the tests): no other node can join
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 RUNTIME_ENV_VARS = "ray_kwargs.ray_init.runtime_env.env_vars"
 PROBE_TIMEOUT_S = 5.0
 _NEW_LOCAL_CLUSTER = (None, "", "local")
@@ -86,7 +90,15 @@ def forward_env(config: Any) -> dict[str, str]:
 
 
 def check_join_kwargs(config: Any, address: str) -> None:
-    """Raise `ClusterConfigError` for a node resource in `ray_kwargs.ray_init` while joining `address`."""
+    """Raise `ClusterConfigError` for a node resource in `ray_kwargs.ray_init` while joining `address`, or for
+    `LOOPBACK_ENV` set while `address` is not on this machine's loopback (the nodes could not reach the driver)."""
+    target = _host_port(address)
+    for name, value in LOOPBACK_ENV.items():
+        if os.environ.get(name) == value and target is not None and not _is_loopback(target[0]):
+            raise ClusterConfigError(
+                f"{name}={value} binds this driver to 127.0.0.1, where the nodes of {address} cannot reach it: unset "
+                "it to join a cluster (it is meant for single-machine runs; docs/cluster.md)."
+            )
     for key in _NODE_ONLY_INIT_KEYS:
         value = _select(config, f"ray_kwargs.ray_init.{key}")
         if value is not None and value != {}:
@@ -145,6 +157,13 @@ def _host_port(address: str) -> tuple[str, int] | None:
     if not sep or not port.isdigit():
         return None
     return host.strip("[]"), int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def check_reachable(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:

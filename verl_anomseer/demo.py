@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from verl_anomseer.cluster import LOOPBACK_ENV
 from verl_anomseer.cpu import ENV_FLAG
 
 RECIPE = ("--config-path=pkg://verl_anomseer.recipes", "--config-name=cpu_smoke")
@@ -130,7 +131,9 @@ def train_command(
 
 
 def train_env(metrics: Path) -> dict[str, str]:
-    env = dict(os.environ, **OFFLINE_ENV)
+    """The training command's environment: offline, the CPU backend on, verl's file logger, and a Ray cluster
+    that listens on 127.0.0.1 only (Ray's token authentication stays on as well)."""
+    env = dict(os.environ, **OFFLINE_ENV, **LOOPBACK_ENV)
     env[ENV_FLAG] = "1"
     env["VERL_FILE_LOGGER_PATH"] = str(metrics)
     return env

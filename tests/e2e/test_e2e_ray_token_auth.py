@@ -1,6 +1,6 @@
-"""Ray's token authentication stays on: the Ray cluster of a short local training run (cpu_smoke, started by
-`main_ppo` as the demo starts it, no auth setting anywhere) refuses a client without the token while the run
-trains, lets in one with the token, and the run finishes."""
+"""A local run's Ray is closed: the cluster of a short training run (cpu_smoke, started by `main_ppo` as the demo
+starts it, no auth setting anywhere) listens on the loopback only, refuses a client without the token while the
+run trains, lets in one with the token, and the run finishes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import sys
 import tempfile
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
@@ -29,6 +31,16 @@ PROBE = textwrap.dedent(
 )
 
 
+@dataclass
+class ProbedRun:
+    without_token: subprocess.CompletedProcess
+    with_token: subprocess.CompletedProcess
+    trained_through_probes: bool
+    returncode: int
+    log: str
+    listening: set[str]
+
+
 def _no_auth_settings() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "VERL_", "HYDRA_"))}
 
@@ -43,6 +55,17 @@ def _gcs_port(ray_tmp: Path, run: subprocess.Popen, timeout: float) -> int | Non
                 return int(text)
         time.sleep(1)
     return None
+
+
+def _listening(run: subprocess.Popen) -> set[str]:
+    """The addresses the run's processes (Ray's GCS, raylet, agents and workers among them) listen on."""
+    found = set()
+    for proc in psutil.Process(run.pid).children(recursive=True):
+        try:
+            found |= {c.laddr.ip for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+        except psutil.Error:
+            continue
+    return found
 
 
 def _probe(address: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -64,30 +87,39 @@ def local_run_probed(demo_timerpo, machine_ray_lock):
         f"trainer.default_local_dir={out / 'checkpoints'}", f"hydra.run.dir={out / 'hydra'}",
     ]
     with machine_ray_lock(), (out / "train.log").open("w") as log:
+        started = time.monotonic()
         run = subprocess.Popen(command, env=env, cwd=out, stdout=log, stderr=subprocess.STDOUT)
         try:
             port = _gcs_port(out, run, timeout=300)
             assert port is not None, (out / "train.log").read_text()[-3000:]
             address = f"127.0.0.1:{port}"
+            listening = _listening(run)
             (out / "home").mkdir()  # no ~/.ray/auth_token there
             without = _probe(address, {**_no_auth_settings(), "HOME": str(out / "home"), "RAY_TMPDIR": str(out)})
             with_token = _probe(address, {**_no_auth_settings(), "RAY_AUTH_MODE": "token", "RAY_TMPDIR": str(out)})
-            still_training = run.poll() is None
+            listening |= _listening(run)
+            trained_through_probes = run.poll() is None
             returncode = run.wait(timeout=RUN_TIMEOUT)
+            print(f"local run with probes: {time.monotonic() - started:.0f} s")
         finally:
             if run.poll() is None:
                 run.kill()
-    return without, with_token, still_training, returncode, (out / "train.log").read_text()
+    return ProbedRun(without, with_token, trained_through_probes, returncode, (out / "train.log").read_text(), listening)
 
 
 def test_a_client_without_the_token_is_refused(local_run_probed):
-    without, _, still_training, _, _ = local_run_probed
-    assert still_training, "the run ended before both probes were done"
+    run, without = local_run_probed, local_run_probed.without_token
+    assert run.trained_through_probes, "the run ended before both probes were done"
     assert without.returncode == 3 and without.stdout.startswith("REFUSED"), without.stdout + without.stderr[-2000:]
     assert "Authentication token is missing or incorrect" in without.stderr, without.stderr[-2000:]
 
 
 def test_a_client_with_the_token_joins_and_the_run_finishes(local_run_probed):
-    _, with_token, _, returncode, log = local_run_probed
+    with_token = local_run_probed.with_token
     assert with_token.returncode == 0 and with_token.stdout.startswith("JOINED"), with_token.stderr[-2000:]
-    assert returncode == 0, log[-4000:]
+    assert local_run_probed.returncode == 0, local_run_probed.log[-4000:]
+
+
+def test_its_ray_listens_on_the_loopback_only(local_run_probed):
+    listening = local_run_probed.listening
+    assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening

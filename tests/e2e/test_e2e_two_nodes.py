@@ -28,7 +28,10 @@ STEPS = 2
 
 
 def _without_project_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("VERL_", "RAY_", "HYDRA_"))}
+    """This environment without the project's, verl's and Hydra's variables or any Ray address or token (the
+    tests' loopback switch stays: both nodes listen on 127.0.0.1)."""
+    dropped = ("VERL_", "HYDRA_", "RAY_AUTH", "RAY_ADDRESS", "RAY_TMPDIR")
+    return {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
 
 
 def _token_env(tmp: Path) -> dict[str, str]:

@@ -25,7 +25,8 @@ JOIN = ("+ray_kwargs.ray_init.address=10.0.0.1:6379", "ray_kwargs.ray_init.num_c
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in (*cluster.FORWARDED_ENV_VARS, *cluster.VERL_ENV_VARS, "RAY_ADDRESS", "RAY_AUTH_MODE"):
+    for name in (*cluster.FORWARDED_ENV_VARS, *cluster.VERL_ENV_VARS, *cluster.LOOPBACK_ENV, "RAY_ADDRESS",
+                 "RAY_AUTH_MODE"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -81,6 +82,14 @@ def test_joining_with_node_resources_is_refused_naming_the_key(key):
     with pytest.raises(ClusterConfigError, match=rf"^ray_kwargs\.ray_init\.{key}=\d+: Ray refuses node resources"):
         cluster.check_join_kwargs(cfg, "10.0.0.1:6379")
     cluster.check_join_kwargs(_smoke(*JOIN), "10.0.0.1:6379")
+
+
+def test_the_loopback_switch_is_refused_for_a_cluster_elsewhere(monkeypatch):
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    with pytest.raises(ClusterConfigError, match=r"^RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 binds this driver to 127"):
+        cluster.check_join_kwargs(_smoke(*JOIN), "10.0.0.1:6379")
+    for here in ("127.0.0.1:6379", "localhost:6379", "[::1]:6379", "auto"):
+        cluster.check_join_kwargs(_smoke(*JOIN), here)
 
 
 @pytest.mark.parametrize(
