@@ -61,10 +61,14 @@ def recomputed(demo_timerpo):
         prompt_ids = inputs["input_ids"][0]
         assert tokenizer.decode(prompt_ids, skip_special_tokens=True) == row["input"]  # the same prompt tokens
         ids = torch.cat([prompt_ids, torch.tensor(row["response_ids"], dtype=prompt_ids.dtype)])[None]
+        # the processor marks the image tokens (M-RoPE positions); the response tokens are text
+        token_types = inputs["mm_token_type_ids"][0]
+        token_types = torch.cat([token_types, token_types.new_zeros(len(row["response_ids"]))])[None]
         with torch.no_grad():
             hidden = model(
                 input_ids=ids,
                 attention_mask=torch.ones_like(ids),
+                mm_token_type_ids=token_types,
                 pixel_values=inputs["pixel_values"],
                 image_grid_thw=inputs["image_grid_thw"],
                 output_hidden_states=True,
