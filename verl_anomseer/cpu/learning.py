@@ -19,8 +19,8 @@ from verl_anomseer.scoring.reward import compute_score
 CURVE_PARTS: tuple[str, ...] = ("score", "fmt", "cls", "loc")
 GROUNDING_METRIC = "timerpo/grounding_mean"
 SMOOTH = 5  # steps in the curve's running mean of the reward
-TABLE_METRICS: dict[str, str] = {"score": "Reward", "fmt": "Format", "cls": "Class acc", "loc": "Loc",
-                                 "aff_f1": "Aff F1"}
+TABLE_METRICS: dict[str, str] = {"score": "Reward", "fmt": "Format", "cls": "Class acc", "pt_f1": "Point F1",
+                                 "aff_f1": "Aff F1"}  # columns of the evaluation's report.csv
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -69,3 +69,10 @@ def test_report_means_reads_the_all_series_row_and_the_table_shows_percent(tmp_p
     table = before_after_table([("train", {"score": 0.25, "fmt": 0.5}, {"score": 0.5, "fmt": 1.0})])
     line = table.splitlines()[-1]
     assert line.startswith("train") and "25.0 ->  50.0" in line and "50.0 -> 100.0" in line and "nan" in line
+
+
+def test_the_table_reads_only_metrics_the_evaluation_report_has():
+    from verl_anomseer.cpu.learning import TABLE_METRICS
+    from verl_anomseer.eval.report import REPORT_METRICS
+
+    assert set(TABLE_METRICS) <= set(REPORT_METRICS)
