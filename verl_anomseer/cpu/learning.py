@@ -99,11 +99,11 @@ def report_means(report_csv: Path) -> dict[str, float]:
 
 def before_after_table(rows: list[tuple[str, dict[str, float], dict[str, float]]]) -> str:
     """A plain-text table: one line per (split name, before means, after means), values in %."""
-    header = f"{'split':<22}" + "".join(f"{title:>18}" for title in TABLE_METRICS.values())
-    lines = [header, " " * 22 + "".join(f"{'before -> after':>18}" for _ in TABLE_METRICS)]
+    header = f"{'split':<26}" + "".join(f"{title:>18}" for title in TABLE_METRICS.values())
+    lines = [header, " " * 26 + "".join(f"{'before -> after':>18}" for _ in TABLE_METRICS)]
     for name, before, after in rows:
         cells = "".join(
             f"{100 * before.get(k, math.nan):>9.1f} -> {100 * after.get(k, math.nan):>5.1f}" for k in TABLE_METRICS
         )
-        lines.append(f"{name:<22}{cells}")
+        lines.append(f"{name:<26}{cells}")
     return "\n".join(lines)
