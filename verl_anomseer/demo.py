@@ -38,6 +38,11 @@ OFFLINE_ENV = {
     "WANDB_MODE": "disabled",
     "TOKENIZERS_PARALLELISM": "false",
 }
+GROUNDING_SOURCES = ("policy", "reward")
+REWARD_GROUNDING = (
+    "algorithm.timerpo.grounding.source=reward",
+    "+reward.custom_reward_function.reward_kwargs.grounding.similarity=ot",
+)
 DEMO_STEPS = 30
 DEMO_LR = 1e-3  # ten times the cpu_smoke recipe's: a 0.2 M-parameter model moves visibly within DEMO_STEPS steps
 DEMO_PROMPTS = 4  # prompts per step (x 8 rollouts), two of the recipe's mini-batches: less noise per step
@@ -75,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_non_negative, default=DEMO_LR,
                    help=f"actor learning rate (default {DEMO_LR:g}; 0 trains nothing, the learning test's control)")
     p.add_argument("--algorithm", choices=("timerpo", "grpo"), default="timerpo", help="advantage estimator")
+    p.add_argument(
+        "--grounding",
+        choices=GROUNDING_SOURCES,
+        default="policy",
+        help="TimerPO's grounding source: the actor's own hidden states (policy, the paper's) or a frozen "
+        "encoder in the reward function (reward)",
+    )
     p.add_argument("--data", type=Path, help="dataset folder to use or build (default OUT/data)")
     p.add_argument("--model", type=Path, help="tiny model folder to use or build (default OUT/model)")
     p.add_argument("--per-category", type=_positive, default=2, help="train and test series per category")
@@ -106,7 +118,8 @@ def build_data(out: Path, per_category: int, no_progress: bool) -> Path:
 
 
 def train_command(
-    data: Path, model: Path, run: Path, steps: int, algorithm: str, lr: float = DEMO_LR, prompts: int = DEMO_PROMPTS
+    data: Path, model: Path, run: Path, steps: int, algorithm: str, grounding: str = "policy", lr: float = DEMO_LR,
+    prompts: int = DEMO_PROMPTS,
 ) -> list[str]:
     """The `main_ppo` command line of the demo's training run (recipe `cpu_smoke`): `steps` steps of `prompts`
     prompts at learning rate `lr`."""
@@ -125,8 +138,10 @@ def train_command(
         f"trainer.experiment_name=demo_{algorithm}",
         f"hydra.run.dir={run / 'hydra'}",
     ]
-    if algorithm == "grpo":  # verl's own estimator, and no grounding term in the reward
-        command += ["algorithm.adv_estimator=grpo", "~reward.custom_reward_function.reward_kwargs.grounding"]
+    if algorithm == "grpo":  # verl's own estimator; no grounding is computed
+        command += ["algorithm.adv_estimator=grpo"]
+    elif grounding == "reward":  # the ablation: a frozen encoder in the reward function
+        command += list(REWARD_GROUNDING)
     return command
 
 
@@ -147,14 +162,14 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def run_training(
-    data: Path, model: Path, out: Path, steps: int, algorithm: str, timeout: int, lr: float = DEMO_LR,
-    prompts: int = DEMO_PROMPTS,
+    data: Path, model: Path, out: Path, steps: int, algorithm: str, timeout: int, grounding: str = "policy",
+    lr: float = DEMO_LR, prompts: int = DEMO_PROMPTS,
 ) -> Path:
     """Run main_ppo; return the Hugging Face checkpoint of the last step."""
     metrics, log = out / "metrics.jsonl", out / "train.log"
     for stale in (metrics, out / "checkpoints", out / "rollouts"):
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-    command = train_command(data, model, out, steps, algorithm, lr, prompts)
+    command = train_command(data, model, out, steps, algorithm, grounding, lr, prompts)
     print(f"demo: training {steps} {algorithm} steps at lr {lr:g} on the CPU backend (log: {log})", flush=True)
     with log.open("w") as fh:
         try:
@@ -242,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     for stale in (before, after):
         shutil.rmtree(stale, ignore_errors=True)
     eval_rc = None if args.no_eval else run_eval(data, model, before)
-    checkpoint = run_training(data, model, out, args.steps, args.algorithm, args.timeout, args.lr, args.prompts)
+    checkpoint = run_training(data, model, out, args.steps, args.algorithm, args.timeout, args.grounding, args.lr,
+                              args.prompts)
     if not args.no_eval:
         eval_rc = max(eval_rc, run_eval(data, checkpoint, after))
 

@@ -104,8 +104,15 @@ class _ignored:
 
 @pytest.fixture(scope="session")
 def demo_timerpo(tmp_path_factory) -> DemoRun:
-    """The demo as `make demo` runs it: TimerPO with grounding, then evaluation of the checkpoint."""
+    """The demo as `make demo` runs it: TimerPO grounded in the policy's hidden states, then evaluation."""
     return run_demo(tmp_path_factory.mktemp("demo_timerpo"))
+
+
+@pytest.fixture(scope="session")
+def demo_timerpo_reward(tmp_path_factory, demo_timerpo) -> DemoRun:
+    """The ablation source: grounding by the frozen MiniLM encoder in the reward function, without evaluation."""
+    shared = ("--data", str(demo_timerpo.out / "data"), "--model", str(demo_timerpo.out / "model"), "--steps", "2")
+    return run_demo(tmp_path_factory.mktemp("demo_timerpo_reward"), "--grounding", "reward", "--no-eval", *shared)
 
 
 @pytest.fixture(scope="session")

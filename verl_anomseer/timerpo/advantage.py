@@ -14,6 +14,7 @@ all-zero response mask are ignored and get 0):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -60,6 +61,73 @@ def _group_sum(values: torch.Tensor, group_ids: torch.Tensor, n_groups: int) -> 
     return torch.zeros(n_groups, dtype=values.dtype, device=values.device).index_add_(0, group_ids, values)
 
 
+@dataclass(frozen=True)
+class _Groups:
+    """Row-to-group layout of one batch: group ids (B,), validity (B,), rows per group (n,)."""
+
+    gid: torch.Tensor
+    valid: torch.Tensor
+    count: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return self.count.numel()
+
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        return _group_sum(values, self.gid, self.n)
+
+    def mean(self, values: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-group mean of ``values`` over ``rows`` (bool) and the per-group row count."""
+        count = self.sum(rows.to(torch.float64))
+        return self.sum(torch.where(rows, values, 0.0)) / count.clamp(min=1.0), count
+
+
+def outcome_advantage(r: torch.Tensor, groups: _Groups, norm_by_std: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``A_main_i = r_i - mean_g(r)`` (/ (std_g + 1e-6) when ``norm_by_std``) over valid rows, and the per-group
+    "all rewards equal" flag. A one-row group keeps ``A_main = r`` (verl's grpo); an all-equal group gets 0."""
+    gid, valid, count = groups.gid, groups.valid, groups.count
+    mean, _ = groups.mean(r, valid)
+    g_max = torch.full((groups.n,), -math.inf, dtype=r.dtype, device=r.device)
+    g_max = g_max.scatter_reduce(0, gid, torch.where(valid, r, -math.inf), "amax")
+    g_min = torch.full((groups.n,), math.inf, dtype=r.dtype, device=r.device)
+    g_min = g_min.scatter_reduce(0, gid, torch.where(valid, r, math.inf), "amin")
+    equal = (count >= 1) & (g_max == g_min)
+    single = count == 1
+    centred = torch.where(single[gid], r, r - mean[gid])
+    if norm_by_std:
+        sq = groups.sum(torch.where(valid, (r - mean[gid]) ** 2, 0.0))
+        std = torch.where(count > 1, torch.sqrt(sq / (count - 1).clamp(min=1.0)), torch.ones_like(count))
+        centred = centred / (std[gid] + STD_EPS)
+    return torch.where(valid & ~(equal & ~single)[gid], centred, 0.0), equal
+
+
+def grounded_advantage(s: torch.Tensor, groups: _Groups) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``A_g_i = s_i - mean_g(s)`` over the signal rows (valid, finite ``s``); 0 elsewhere and in groups with
+    fewer than two signal rows. Also returns the signal mask and the per-group signal count."""
+    signal = groups.valid & torch.isfinite(s)
+    s_mean, n_sig = groups.mean(s, signal)
+    a_g = torch.where(signal & (n_sig >= 2)[groups.gid], torch.where(signal, s, 0.0) - s_mean[groups.gid], 0.0)
+    return a_g, signal, n_sig
+
+
+def project(
+    a_g: torch.Tensor, a_main: torch.Tensor, signal: torch.Tensor, groups: _Groups, projection: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``A_perp = A_g - coef_g A_main`` on the signal rows, ``coef_g = <A_g, A_main>_S / (||A_main||_S^2 + 1e-8)``
+    (``none``: coef 0; ``conflict``: only where ``<A_g, A_main>_S < 0``). Returns A_perp, coef and ||A_main||_S^2."""
+    a_main_s = torch.where(signal, a_main, 0.0)
+    dot = groups.sum(a_g * a_main_s)
+    norm2 = groups.sum(a_main_s * a_main_s)
+    coef = dot / (norm2 + PROJ_EPS)
+    if projection == "none":
+        coef = torch.zeros_like(coef)
+    elif projection == "conflict":
+        coef = torch.where(dot < 0, coef, 0.0)
+    elif projection != "orthogonal":
+        raise ValueError(f"projection must be orthogonal|none|conflict, got {projection!r}")
+    return torch.where(signal, a_g - coef[groups.gid] * a_main, 0.0), coef, norm2
+
+
 def timerpo_advantage(
     scores: torch.Tensor,
     grounding: torch.Tensor,
@@ -70,7 +138,7 @@ def timerpo_advantage(
     projection: str = "orthogonal",
     norm_by_std: bool = False,
 ) -> tuple[torch.Tensor, TimerPOStats]:
-    """Sequence-level TimerPO advantages (float64, shape (B,)) and batch stats.
+    """Sequence-level TimerPO advantages (float64, shape (B,)) and batch stats: ``A = A_main + alpha A_perp``.
 
     scores (B,) finite outcome rewards (ValueError otherwise); grounding (B,) in [0, 1], NaN or inf = no signal;
     group_ids (B,) int64 in [0, n); valid (B,) bool, False for padding rows.
@@ -84,53 +152,22 @@ def timerpo_advantage(
     if bad.numel():
         raise ValueError(f"timerpo: non-finite outcome reward in rows {bad[:5].tolist()}; check the reward function")
     n_groups = int(gid.max().item()) + 1 if gid.numel() else 0
-    vf = valid.to(torch.float64)
+    groups = _Groups(gid, valid, _group_sum(valid.to(torch.float64), gid, n_groups))
 
-    # outcome advantage
-    count = _group_sum(vf, gid, n_groups)
-    mean = _group_sum(r * vf, gid, n_groups) / count.clamp(min=1.0)
-    inf = float("inf")
-    r_hi = torch.where(valid, r, -inf)
-    r_lo = torch.where(valid, r, inf)
-    g_max = torch.full((n_groups,), -inf, dtype=torch.float64, device=device).scatter_reduce(0, gid, r_hi, "amax")
-    g_min = torch.full((n_groups,), inf, dtype=torch.float64, device=device).scatter_reduce(0, gid, r_lo, "amin")
-    equal = (count >= 1) & (g_max == g_min)
-    single = count == 1
-    centred = torch.where(single[gid], r, r - mean[gid])
-    if norm_by_std:
-        sq = _group_sum(torch.where(valid, (r - mean[gid]) ** 2, 0.0), gid, n_groups)
-        std = torch.where(count > 1, torch.sqrt(sq / (count - 1).clamp(min=1.0)), torch.ones_like(count))
-        centred = centred / (std[gid] + STD_EPS)
-    a_main = torch.where(valid & ~(equal & ~single)[gid], centred, 0.0)
-
-    # grounded advantage over the signal rows
-    signal = valid & torch.isfinite(s)
-    sf = signal.to(torch.float64)
-    s0 = torch.where(signal, s, 0.0)
-    n_sig = _group_sum(sf, gid, n_groups)
-    s_mean = _group_sum(s0, gid, n_groups) / n_sig.clamp(min=1.0)
-    a_g = torch.where(signal & (n_sig >= 2)[gid], s0 - s_mean[gid], 0.0)
-
-    # per-group projection on the signal rows
-    a_main_s = a_main * sf
-    dot = _group_sum(a_g * a_main_s, gid, n_groups)
-    norm2 = _group_sum(a_main_s * a_main_s, gid, n_groups)
-    coef = dot / (norm2 + PROJ_EPS)
-    if projection == "none":
-        coef = torch.zeros_like(coef)
-    elif projection == "conflict":
-        coef = torch.where(dot < 0, coef, 0.0)
-    elif projection != "orthogonal":
-        raise ValueError(f"projection must be orthogonal|none|conflict, got {projection!r}")
-    a_perp = torch.where(signal, a_g - coef[gid] * a_main, 0.0)
+    a_main, equal = outcome_advantage(r, groups, norm_by_std)
+    a_g, signal, n_sig = grounded_advantage(s, groups)
+    a_perp, coef, norm2 = project(a_g, a_main, signal, groups, projection)
     advantages = a_main + alpha * a_perp
+    return advantages, _stats(s, signal, groups, equal, coef, norm2 > 0, n_sig)
 
-    present = count >= 1
-    projected = present & (norm2 > 0) & (n_sig >= 2)
-    n_valid = int(valid.sum().item())
+
+def _stats(s, signal, groups: _Groups, equal, coef, has_outcome, n_sig) -> TimerPOStats:
+    present = groups.count >= 1
+    projected = present & has_outcome & (n_sig >= 2)
+    n_valid = int(groups.valid.sum().item())
     n_present = max(int(present.sum().item()), 1)
-    grounded = s0[signal]
-    stats = TimerPOStats(
+    grounded = s[signal]
+    return TimerPOStats(
         grounding_mean=float(grounded.mean().item()) if grounded.numel() else None,
         grounding_std=float(grounded.std(correction=0).item()) if grounded.numel() else None,
         proj_coef_mean=float(coef[projected].mean().item()) if bool(projected.any()) else None,
@@ -139,7 +176,6 @@ def timerpo_advantage(
         missing_grounding_frac=float((n_valid - int(signal.sum().item())) / max(n_valid, 1)),
         n_groups=int(present.sum().item()),
     )
-    return advantages, stats
 
 
 @dataclass

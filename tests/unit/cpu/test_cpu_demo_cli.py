@@ -44,7 +44,8 @@ def _compose(command: list[str]):
 def test_timerpo_command_trains_timerpo_with_grounding_and_saves_a_hf_checkpoint():
     cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo"))
     assert cfg.algorithm.adv_estimator == "timerpo" and cfg.algorithm.timerpo.alpha > 0
-    assert "grounding" in cfg.reward.custom_reward_function.reward_kwargs
+    assert cfg.algorithm.timerpo.grounding.source == "policy"  # the paper's: the actor's own hidden states
+    assert "grounding" not in (cfg.reward.custom_reward_function.get("reward_kwargs") or {})
     assert (cfg.trainer.total_training_steps, cfg.trainer.save_freq) == (3, 3)
     assert "hf_model" in cfg.actor_rollout_ref.actor.checkpoint.save_contents
     assert cfg.actor_rollout_ref.rollout.name == "hf" and cfg.actor_rollout_ref.model.path == "/m"
@@ -59,10 +60,19 @@ def test_the_learning_rate_and_prompts_per_step_reach_verl():
         Path("/d"), Path("/m"), Path("/r"), 3, "timerpo", lr=DEMO_LR)
 
 
+def test_reward_source_command_moves_the_grounding_to_the_reward_function():
+    from verl_anomseer.timerpo.trainer import require_grounding_source
+
+    cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo", grounding="reward"))
+    assert cfg.algorithm.timerpo.grounding.source == "reward"
+    assert cfg.reward.custom_reward_function.reward_kwargs.grounding.similarity == "ot"
+    assert not require_grounding_source(cfg).policy_grounding  # the driver check accepts it
+
+
 def test_grpo_command_uses_verls_estimator_without_grounding():
     cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 2, "grpo"))
     assert cfg.algorithm.adv_estimator == "grpo"
-    assert "grounding" not in cfg.reward.custom_reward_function.reward_kwargs
+    assert "grounding" not in (cfg.reward.custom_reward_function.get("reward_kwargs") or {})
 
 
 def test_demo_data_is_reused_only_when_its_size_matches(tmp_path):
