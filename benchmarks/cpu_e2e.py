@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from verl_anomseer.cpu.tiny_model import build_tiny_qwen25vl
-from verl_anomseer.demo import build_data, read_metrics, run_training
+from verl_anomseer.demo import DEMO_PROMPTS, build_data, read_metrics, run_training
 
 TARGETS = {"policy": 1.25, "reward": 1.2}
 RUNS = {"grpo": ("grpo", "policy"), "policy": ("timerpo", "policy"), "reward": ("timerpo", "reward")}
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         run_training(data, model, run, args.steps, algorithm, timeout=900, grounding=grounding)
         results[name] = phase_seconds(run / "metrics.jsonl")
 
-    print(f"\nCPU backend, tiny Qwen2.5-VL, {args.steps} steps each, 16 responses per step")
+    print(f"\nCPU backend, tiny Qwen2.5-VL, {args.steps} steps each, {DEMO_PROMPTS} prompts x 8 rollouts per step")
     print("median seconds over the steps after the first; first = the warm-up step")
     names = ["first step"] + [phase.removeprefix("timing_s/") for phase in (*PHASES, "timing_s/grounding")]
     print(f"{'run':<8}" + "".join(f"{name:>14}" for name in names))
