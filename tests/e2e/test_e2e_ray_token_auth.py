@@ -5,6 +5,7 @@ run trains, lets in one with the token, and the run finishes."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,7 +105,8 @@ def local_run_probed(demo_timerpo, machine_ray_lock):
         finally:
             if run.poll() is None:
                 run.kill()
-    return ProbedRun(without, with_token, trained_through_probes, returncode, (out / "train.log").read_text(), listening)
+    yield ProbedRun(without, with_token, trained_through_probes, returncode, (out / "train.log").read_text(), listening)
+    shutil.rmtree(out, ignore_errors=True)
 
 
 def test_a_client_without_the_token_is_refused(local_run_probed):

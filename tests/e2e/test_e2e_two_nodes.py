@@ -9,10 +9,12 @@ import math
 import os
 import secrets
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +143,7 @@ def _train_command(data: Path, model: Path, out: Path, address: str) -> list[str
 
 
 @pytest.fixture(scope="module")
-def two_node_run(demo_timerpo, machine_ray_lock) -> TwoNodeRun:
+def two_node_run(demo_timerpo, machine_ray_lock) -> Iterator[TwoNodeRun]:
     """2 TimerPO steps of cpu_smoke on the demo's data and model, driven from a shell with only the CPU flag."""
     data, model = demo_timerpo.out / "data", demo_timerpo.out / "model"
     out = Path(tempfile.mkdtemp(prefix="anomseer-2n-"))  # short: Ray's socket paths live under it
@@ -152,10 +154,11 @@ def two_node_run(demo_timerpo, machine_ray_lock) -> TwoNodeRun:
                               check=False)
         print(f"two-node run: {time.monotonic() - started:.0f} s")
         actors = cluster.actors()
-    return TwoNodeRun(out, proc.returncode, proc.stdout + proc.stderr, cluster.nodes, actors, cluster.left_running)
+    yield TwoNodeRun(out, proc.returncode, proc.stdout + proc.stderr, cluster.nodes, actors, cluster.left_running)
+    shutil.rmtree(out, ignore_errors=True)
 
 
-def _finished(run: TwoNodeRun) -> TwoNodeRun:
+def _finished(run: TwoNodeRun) -> Iterator[TwoNodeRun]:
     assert run.returncode == 0, run.output[-4000:]
     return run
 
