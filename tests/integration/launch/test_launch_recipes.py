@@ -26,8 +26,8 @@ EXPECTED = {
     "cpu_smoke": (None, MICRO, MICRO),
 }
 AUTHORS_LAYOUT = (TP, None, None)
-SDPA = {"actor_rollout_ref.model.use_remove_padding": False,
-        "actor_rollout_ref.model.override_config.attn_implementation": "sdpa"}
+SDPA_KEYS = ("actor_rollout_ref.model.use_remove_padding", "actor_rollout_ref.model.override_config.attn_implementation")
+SDPA = dict(zip(SDPA_KEYS, (False, "sdpa")))
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +75,22 @@ def test_the_1gpu_recipe_has_one_replica_and_leaves_remove_padding_to_flash_attn
                                         ["actor_rollout_ref.model.use_remove_padding=true"])
 
 
-@pytest.mark.skipif(flash_attn_importable(), reason="flash-attn imports here: the recipe runs as shipped")
-def test_the_authors_recipe_without_flash_attn_is_refused_naming_the_fix(printed):
+def test_the_authors_recipe_runs_as_shipped_and_remove_padding_follows_flash_attn(printed):
+    config = _at(printed, "timerpo_qwen2_5_vl_3b", 4)
+    assert config.actor_rollout_ref.model.use_remove_padding is flash_attn_importable()
+    assert config.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
+    validate_like_main_ppo(config)
+
+
+@pytest.mark.skipif(flash_attn_importable(), reason="flash-attn imports here: remove-padding can run")
+def test_remove_padding_without_flash_attn_is_refused_naming_the_fix(printed):
     with pytest.raises(LaunchConfigError, match="use_remove_padding=true.*need") as refused:
-        validate_like_main_ppo(_at(printed, "timerpo_qwen2_5_vl_3b", 4))
+        validate_like_main_ppo(_at(printed, "timerpo_qwen2_5_vl_3b", 4, **{SDPA_KEYS[0]: True}))
     assert FLASH_ATTN_FIX in str(refused.value)
 
 
-@pytest.mark.parametrize("name", ["timerpo_qwen2_5_vl_3b_1gpu", "timerpo_qwen2_5_vl_3b_8gpu",
-                                  "timerpo_qwen2_5_vl_7b_8gpu", "cpu_smoke"])
-def test_gpu_recipes_save_a_hugging_face_copy(printed, name):
+@pytest.mark.parametrize("name", recipe_names())
+def test_every_recipe_saves_a_hugging_face_copy(printed, name):
     assert "hf_model" in _at(printed, name, 1).actor_rollout_ref.actor.checkpoint.save_contents
 
 
