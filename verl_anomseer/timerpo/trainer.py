@@ -163,7 +163,7 @@ def policy_grounding_columns(data: Any) -> tuple[np.ndarray, dict[str, float]]:
     from verl_anomseer.timerpo import actor_worker as aw
 
     def column(field: str) -> np.ndarray:
-        return data[field].detach().to("cpu", dtype=data[field].dtype).double().numpy().reshape(-1)
+        return data[field].detach().cpu().double().numpy().reshape(-1)
 
     metrics = {"timing_s/grounding": float(column(aw.SECONDS_FIELD).max(initial=0.0))}
     for field, name in ((aw.ENTROPY_RESPONSE_FIELD, "response"), (aw.ENTROPY_REFERENCE_FIELD, "reference")):
