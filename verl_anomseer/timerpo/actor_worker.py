@@ -173,11 +173,12 @@ class GroundingCollector:
 
     def _compute_references(self, device: torch.device, dp_group) -> None:
         todo = self.references.token_ids(self.traces)
-        count = torch.tensor([len(todo)], device=device)
+        forwards = sum(1 for ids in todo.values() if ids)  # a trace without tokens needs no forward
+        count = torch.tensor([forwards], device=device)
         if dp_group is not None and torch.distributed.is_initialized():
             torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX, group=dp_group)
         self.references.compute(todo, device)
-        for _ in range(int(count.item()) - len(todo)):  # every rank makes the same number of FSDP forwards
+        for _ in range(int(count.item()) - forwards):  # every rank makes the same number of FSDP forwards
             self._forward_reference(torch.tensor([[self.pad_id]], device=device))
         self._references_ready = True
 
