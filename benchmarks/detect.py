@@ -70,13 +70,25 @@ def main() -> None:
         base_f1 = affiliation_prf(base_pred, intervals, args.points)[2]
         base_pps = args.points / base_s
         print(f"{args.points:,} points, {len(intervals)} labelled intervals, 2-core shared machines are noisy")
-        print(f"baseline IsolationForest on the raw series: {base_s:.1f} s, {base_pps:,.0f} points/s, aff F1 "
-              f"{base_f1:.3f}")
+        print(
+            f"baseline IsolationForest on the raw series: {base_s:.1f} s, {base_pps:,.0f} points/s, aff F1 "
+            f"{base_f1:.3f}"
+        )
         print(f"{'detector':<10} {'seconds':>9} {'points/s':>12} {'vs baseline':>12} {'aff F1':>7}")
         for detector in args.detectors:
             out = tmp / detector
-            argv = [str(tmp / "long.npy"), "--intervals", str(tmp / "spans.json"), "--detector", detector,
-                    "--workers", str(args.workers), "--out", str(out), "--no-progress"]
+            argv = [
+                str(tmp / "long.npy"),
+                "--intervals",
+                str(tmp / "spans.json"),
+                "--detector",
+                detector,
+                "--workers",
+                str(args.workers),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
             seconds, code = timed(lambda: detect(argv))  # noqa: B023 (called at once)
             if code != 0:
                 raise SystemExit(f"detect exited with {code} for {detector}")

@@ -36,8 +36,19 @@ def default_split(per_category: int) -> list[Sample]:
         for index in range(per_category):
             s = generate("anomllm", category, index, DEFAULT_SEED, split="test")
             gt = {"intervals": [list(i) for i in s.intervals], "label": s.label, "length": len(s.values)}
-            samples.append(Sample(f"anomllm/{category}/test/{index:05d}", "anomllm", category,
-                                  f"anomseer/anomllm/{category}", "", b"", s.values, gt, {}))
+            samples.append(
+                Sample(
+                    f"anomllm/{category}/test/{index:05d}",
+                    "anomllm",
+                    category,
+                    f"anomseer/anomllm/{category}",
+                    "",
+                    b"",
+                    s.values,
+                    gt,
+                    {},
+                )
+            )
     return samples
 
 
@@ -49,8 +60,19 @@ def parquet_split(path: Path, per_category: int) -> list[Sample]:
         info = row["extra_info"]
         if taken.setdefault(info["category"], 0) < per_category:
             taken[info["category"]] += 1
-            samples.append(Sample(info["series_id"], info["suite"], info["category"], row["data_source"], "", b"",
-                                  np.asarray(row["series"]), row["reward_model"]["ground_truth"], info))
+            samples.append(
+                Sample(
+                    info["series_id"],
+                    info["suite"],
+                    info["category"],
+                    row["data_source"],
+                    "",
+                    b"",
+                    np.asarray(row["series"]),
+                    row["reward_model"]["ground_truth"],
+                    info,
+                )
+            )
     return samples
 
 
@@ -87,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         per = total / len(samples)
         print(f"{name:<10} {1 / per:>10.1f} {1000 * per:>10.2f} {per / base:>10.1f}")
     per = score_seconds / len(samples)
-    print(f"{'(scoring)':<10} {1 / per:>10.1f} {1000 * per:>10.2f} {per / base:>10.1f}   "
-          "(parse + reward per answer)")
+    print(f"{'(scoring)':<10} {1 / per:>10.1f} {1000 * per:>10.2f} {per / base:>10.1f}   (parse + reward per answer)")
     return 0
 
 

@@ -39,8 +39,13 @@ print(time.perf_counter() - t1, t1 - t0)
 
 def _first_call(enable: bool, cache_dir: str, length: int) -> float:
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    out = subprocess.run([sys.executable, "-c", _FIRST_CALL.format(enable=enable, length=length)], env=env,
-                         check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_CALL.format(enable=enable, length=length)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     return float(out[0])
 
 
@@ -126,23 +131,40 @@ def bench_accuracy(n: int, seed: int = 3407) -> None:
         for index in range(n):
             series = generate("anomllm", category, index, seed=seed, split="test")
             report = analyze(series.values)
-            for name, (label, intervals) in (("gradient rule", gradient_rule(series.values)),
-                                             ("slope shift", (report.label, report.intervals))):
+            for name, (label, intervals) in (
+                ("gradient rule", gradient_rule(series.values)),
+                ("slope shift", (report.label, report.intervals)),
+            ):
                 right[name].append(label == series.label)
                 if series.intervals:
                     f1[name].append(affiliation_prf(intervals, series.intervals, series.values.size)[2])
-        rows.append((category, {k: float(np.mean(v)) for k, v in right.items()},
-                     {k: float(np.mean(v)) if v else float("nan") for k, v in f1.items()}))
-    print(f"right-class rate and mean affiliation F1 (anomalous series), {n} series per category, seed {seed}, test split:")
-    print(f"  {'category':12s} {'class before':>12s} {'class after':>12s} {'delta':>7s} {'aff-F1 before':>14s} {'aff-F1 after':>13s}")
+        rows.append(
+            (
+                category,
+                {k: float(np.mean(v)) for k, v in right.items()},
+                {k: float(np.mean(v)) if v else float("nan") for k, v in f1.items()},
+            )
+        )
+    print(
+        f"right-class rate and mean affiliation F1 (anomalous series), {n} series per category, "
+        f"seed {seed}, test split:"
+    )
+    print(
+        f"  {'category':12s} {'class before':>12s} {'class after':>12s} {'delta':>7s} "
+        f"{'aff-F1 before':>14s} {'aff-F1 after':>13s}"
+    )
     for category, right, f1 in rows:
         before, after = right["gradient rule"], right["slope shift"]
-        print(f"  {category:12s} {before:12.3f} {after:12.3f} {after - before:+7.3f} "
-              f"{f1['gradient rule']:14.3f} {f1['slope shift']:13.3f}")
+        print(
+            f"  {category:12s} {before:12.3f} {after:12.3f} {after - before:+7.3f} "
+            f"{f1['gradient rule']:14.3f} {f1['slope shift']:13.3f}"
+        )
     mean_before = np.mean([r["gradient rule"] for _, r, _ in rows])
     mean_after = np.mean([r["slope shift"] for _, r, _ in rows])
-    print(f"  {'mean':12s} {mean_before:12.3f} {mean_after:12.3f} {mean_after - mean_before:+7.3f}"
-          f"   (after / before = {mean_after / mean_before:.2f}x)")
+    print(
+        f"  {'mean':12s} {mean_before:12.3f} {mean_after:12.3f} {mean_after - mean_before:+7.3f}"
+        f"   (after / before = {mean_after / mean_before:.2f}x)"
+    )
 
 
 def main(argv=None) -> None:
@@ -150,8 +172,11 @@ def main(argv=None) -> None:
     parser.add_argument("--length", type=int, default=1000)
     parser.add_argument("--series", type=int, default=40)
     parser.add_argument("--skip-jit", action="store_true", help="skip the fresh-process JIT measurement (~2 min)")
-    parser.add_argument("--accuracy", action="store_true",
-                        help="only the class-accuracy comparison on --series AnomLLM series per category (~20 s)")
+    parser.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="only the class-accuracy comparison on --series AnomLLM series per category (~20 s)",
+    )
     args = parser.parse_args(argv)
     if args.length < 64 or args.series < 1:
         parser.error("--length must be >= 64 and --series >= 1")

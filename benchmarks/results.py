@@ -2,7 +2,8 @@
 
 1. Calibration, on the AnomLLM **train** split only: the clean analysis's isolated-point threshold ``spike_k``
    over a grid, scored by the mean affiliation F1 over the 8 categories; the largest finite ``k`` within a quarter
-   point of the best mean wins (the most conservative), and the script checks that it is the shipped ``probes.SPIKE_K``. (The other thresholds are the
+   point of the best mean wins (the most conservative), and the script checks that it is the shipped
+   ``probes.SPIKE_K``. (The other thresholds are the
    authors' released values or library defaults; none is tuned on a test split.)
 2. Report, nothing changed: the AnomLLM test split and the VisualTimeAnomaly-style test split (the first
    ``--per-category`` series of each category, regenerated in-process, scored by the training reward), and the
@@ -60,8 +61,11 @@ def calibrate(per_category: int, workers: int) -> tuple[float, list[tuple[float,
     """The best ``spike_k`` on the AnomLLM train split (ties, within ``TIE``: the largest finite k) and the F1 per k."""
     series = suite_series("anomllm", "train", per_category)
     categories = [c for c, _ in series]
-    reports = list(ordered_map(_base_report, [(s.values, s.intervals) for _, s in series], workers,
-                               initializer=stumpy_cache.enable))
+    reports = list(
+        ordered_map(
+            _base_report, [(s.values, s.intervals) for _, s in series], workers, initializer=stumpy_cache.enable
+        )
+    )
     grid = []
     for k in SPIKE_GRID:
         f1 = []
@@ -87,8 +91,9 @@ def suite_scores(suite: str, per_category: int, workers: int) -> pd.DataFrame:
         backend.check()
         for sample, text in backend.generate(samples, 0):
             record = score_record(sample, text, 0)
-            rows.append({"detector": detector, "category": sample.category, "aff_f1": record["aff_f1"],
-                         "cls": record["cls"]})
+            rows.append(
+                {"detector": detector, "category": sample.category, "aff_f1": record["aff_f1"], "cls": record["cls"]}
+            )
     return pd.DataFrame(rows).groupby(["detector", "category"], sort=False).mean().reset_index()
 
 
@@ -101,8 +106,16 @@ def real_scores(workers: int) -> dict[str, float] | None:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for detector in DETECTORS:
-            argv = [str(path), "--detector", detector, "--workers", str(workers), "--out", f"{tmp}/{detector}",
-                    "--no-progress"]
+            argv = [
+                str(path),
+                "--detector",
+                detector,
+                "--workers",
+                str(workers),
+                "--out",
+                f"{tmp}/{detector}",
+                "--no-progress",
+            ]
             if detect(argv) != 0:
                 raise SystemExit(f"detection failed for {detector}")
             out[detector] = float(pd.read_csv(f"{tmp}/{detector}/report.csv").iloc[0]["aff_f1"])

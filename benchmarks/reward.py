@@ -44,12 +44,16 @@ def _response(kind: str, gt: list, label: str, length: int, rng: np.random.Gener
         pred = [[int(s), int(s) + int(rng.integers(5, 20))] for s in starts]
         cls = str(rng.choice(CLASSES))
     else:
-        return str(rng.choice([
-            "The anomaly is probably near the middle.",
-            f"{think}<answer>[[{int(rng.integers(0, length))}, ",
-            f"{think}<answer>somewhere late</answer><class>trend</class>",
-            f"<answer>[[1e308, -4], [NaN, 3]]</answer><class>{label}</class>",
-        ])), []
+        return str(
+            rng.choice(
+                [
+                    "The anomaly is probably near the middle.",
+                    f"{think}<answer>[[{int(rng.integers(0, length))}, ",
+                    f"{think}<answer>somewhere late</answer><class>trend</class>",
+                    f"<answer>[[1e308, -4], [NaN, 3]]</answer><class>{label}</class>",
+                ]
+            )
+        ), []
     return f"{think}<answer>{json.dumps(pred)}</answer><class>{cls}</class>", pred
 
 
@@ -97,12 +101,22 @@ def main(argv: list[str] | None = None) -> None:
     ours = _rate(lambda p, g: point_prf(p, g, L), pairs)
     sk = _rate(lambda y, yhat: precision_recall_fscore_support(y, yhat, average="binary", zero_division=0), masks)
     diff = max(
-        float(np.max(np.abs(np.subtract(point_prf(p, g, L), precision_recall_fscore_support(
-            y, yh, average="binary", zero_division=0)[:3]))))
+        float(
+            np.max(
+                np.abs(
+                    np.subtract(
+                        point_prf(p, g, L),
+                        precision_recall_fscore_support(y, yh, average="binary", zero_division=0)[:3],
+                    )
+                )
+            )
+        )
         for (p, g), (y, yh) in zip(pairs, masks)
     )
-    print(f"point P/R/F1 on {len(pairs)} non-empty pairs: ours {ours:,.0f}/s, scikit-learn {sk:,.0f}/s "
-          f"-> {ours / sk:.1f}x (target >= 10x: {'met' if ours / sk >= 10 else 'NOT met'}); max |diff| {diff:.1e}")
+    print(
+        f"point P/R/F1 on {len(pairs)} non-empty pairs: ours {ours:,.0f}/s, scikit-learn {sk:,.0f}/s "
+        f"-> {ours / sk:.1f}x (target >= 10x: {'met' if ours / sk >= 10 else 'NOT met'}); max |diff| {diff:.1e}"
+    )
 
     try:
         from tsadmetrics.utils.functions_affiliation import pr_from_events
@@ -112,10 +126,13 @@ def main(argv: list[str] | None = None) -> None:
     events = [([tuple(x) for x in p], [tuple(x) for x in g]) for p, g in pairs]
     ours = _rate(lambda p, g: affiliation_prf(p, g, L), events)
     ref = _rate(lambda p, g: pr_from_events(p, g, (0, L)), events)
-    print(f"affiliation P/R/F1 on {len(events)} pairs: ours {ours:,.0f}/s, reference pr_from_events {ref:,.0f}/s "
-          f"-> {ours / ref:.1f}x (few events: numpy's per-call overhead dominates)")
+    print(
+        f"affiliation P/R/F1 on {len(events)} pairs: ours {ours:,.0f}/s, reference pr_from_events {ref:,.0f}/s "
+        f"-> {ours / ref:.1f}x (few events: numpy's per-call overhead dominates)"
+    )
     rng = np.random.default_rng(args.seed)
     big = 100 * L
+
     def random_events(size: int) -> list:
         return as_events(np.sort(rng.choice(big, size, replace=False)).reshape(-1, 2), big).tolist()
 
@@ -123,8 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     many = [([tuple(x) for x in p], [tuple(x) for x in g]) for p, g in many]
     ours = _rate(lambda p, g: affiliation_prf(p, g, big), many)
     ref = _rate(lambda p, g: pr_from_events(p, g, (0, big)), many)
-    print(f"affiliation with 200 predicted / 20 true events on length {big}: ours {ours:,.0f}/s, "
-          f"reference {ref:,.0f}/s -> {ours / ref:.1f}x")
+    print(
+        f"affiliation with 200 predicted / 20 true events on length {big}: ours {ours:,.0f}/s, "
+        f"reference {ref:,.0f}/s -> {ours / ref:.1f}x"
+    )
 
 
 if __name__ == "__main__":

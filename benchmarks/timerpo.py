@@ -42,8 +42,9 @@ from verl_anomseer.timerpo.advantage import compute_timerpo_advantage
 GROUNDING = {"similarity": "ot", "encoder": "minilm", "eps": 0.08, "n_iter": 50, "tau": 0.5}
 
 
-def paired_seconds(fn_a: Callable[[], object], fn_b: Callable[[], object], repeats: int, desc: str
-                   ) -> tuple[float, float, float]:
+def paired_seconds(
+    fn_a: Callable[[], object], fn_b: Callable[[], object], repeats: int, desc: str
+) -> tuple[float, float, float]:
     """Median CPU seconds of `fn_a` and `fn_b`, and the median of their per-pair ratios.
 
     The two calls alternate (a, b, b, a, ...) and are timed with `time.process_time` (this process's CPU time),
@@ -77,8 +78,10 @@ def bench_estimator(repeats: int, rng: np.random.Generator) -> None:
         repeats,
         "timerpo vs grpo",
     )
-    print(f"[1] estimator, {bsz} rows x {width} tokens: timerpo {t_ours * 1e3:.2f} ms, verl grpo {t_grpo * 1e3:.2f} ms"
-          f" -> ratio {ratio:.2f}x (target <= 1.5x)")
+    print(
+        f"[1] estimator, {bsz} rows x {width} tokens: timerpo {t_ours * 1e3:.2f} ms, verl grpo {t_grpo * 1e3:.2f} ms"
+        f" -> ratio {ratio:.2f}x (target <= 1.5x)"
+    )
 
 
 def plain_pot_score(H_r: np.ndarray, H_e: np.ndarray, eps: float, n_iter: int, tau: float) -> float:
@@ -98,8 +101,10 @@ def bench_ot(repeats: int, rng: np.random.Generator) -> None:
         lambda: ot_score(H_r, H_e, 0.08, 50, 0.5), lambda: plain_pot_score(H_r, H_e, 0.08, 50, 0.5), repeats, "OT"
     )
     diff = abs(ot_score(H_r, H_e, 0.08, 50, 0.5) - plain_pot_score(H_r, H_e, 0.08, 50, 0.5))
-    print(f"[2] OT score, 512 x 512 tokens: ours {t_ours * 1e3:.2f} ms, plain POT {t_pot * 1e3:.2f} ms"
-          f" -> ratio {ratio:.2f}x (target <= 1.1x); |score difference| {diff:.1e}")
+    print(
+        f"[2] OT score, 512 x 512 tokens: ours {t_ours * 1e3:.2f} ms, plain POT {t_pot * 1e3:.2f} ms"
+        f" -> ratio {ratio:.2f}x (target <= 1.1x); |score difference| {diff:.1e}"
+    )
 
 
 def _responses(count: int, rng: np.random.Generator) -> list[str]:
@@ -139,9 +144,11 @@ def bench_grounding(count: int, rng: np.random.Generator) -> None:
         grounding_score(text, reference, GROUNDING)
         t_score.append(time.perf_counter() - start)
     enc, score = statistics.median(t_encode), statistics.median(t_score)
-    print(f"[3] grounding_score, default CPU encoder (MiniLM): {score * 1e3:.1f} ms per response "
-          f"({1 / score:.0f} responses/s per worker); encoder forward alone {enc * 1e3:.1f} ms -> ratio "
-          f"{score / enc:.2f}x; one-off encoder load + first reference {t_load:.1f} s")
+    print(
+        f"[3] grounding_score, default CPU encoder (MiniLM): {score * 1e3:.1f} ms per response "
+        f"({1 / score:.0f} responses/s per worker); encoder forward alone {enc * 1e3:.1f} ms -> ratio "
+        f"{score / enc:.2f}x; one-off encoder load + first reference {t_load:.1f} s"
+    )
 
 
 def bench_batched_ot(pairs: int, dim: int, device: str, rng: np.random.Generator) -> None:
@@ -159,13 +166,19 @@ def bench_batched_ot(pairs: int, dim: int, device: str, rng: np.random.Generator
     batched = ot_scores(H_r32, H_e32, eps=0.08, n_iter=50, tau=0.5).score.cpu().numpy()
     t_batched = time.perf_counter() - start
     start = time.perf_counter()
-    looped = np.array([plain_pot_score(responses[i], references[j], 0.08, 50, 0.5)
-                       for i, j in tqdm(pick, desc="POT loop", leave=False)])
+    looped = np.array(
+        [
+            plain_pot_score(responses[i], references[j], 0.08, 50, 0.5)
+            for i, j in tqdm(pick, desc="POT loop", leave=False)
+        ]
+    )
     t_loop = time.perf_counter() - start
     diff = float(np.max(np.abs(batched - looped)))
-    print(f"[4] policy-source batched OT, {pairs} pairs of 512 x 512 tokens (D = {dim}, float32 states, {device}): "
-          f"{t_batched:.2f} s, per-pair POT loop (float64) {t_loop:.2f} s -> {t_loop / t_batched:.2f}x faster "
-          f"(target >= 5x); max |score difference| {diff:.1e}")
+    print(
+        f"[4] policy-source batched OT, {pairs} pairs of 512 x 512 tokens (D = {dim}, float32 states, {device}): "
+        f"{t_batched:.2f} s, per-pair POT loop (float64) {t_loop:.2f} s -> {t_loop / t_batched:.2f}x faster "
+        f"(target >= 5x); max |score difference| {diff:.1e}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -75,10 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m verl_anomseer.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="output folder (data, model, logs, checkpoint, eval)")
     p.add_argument("--steps", type=_positive, default=DEMO_STEPS, help=f"TimerPO training steps (default {DEMO_STEPS})")
-    p.add_argument("--prompts", type=_positive, default=DEMO_PROMPTS,
-                   help=f"prompts per training step, each with 8 rollouts (default {DEMO_PROMPTS})")
-    p.add_argument("--lr", type=_non_negative, default=DEMO_LR,
-                   help=f"actor learning rate (default {DEMO_LR:g}; 0 trains nothing, the learning test's control)")
+    p.add_argument(
+        "--prompts",
+        type=_positive,
+        default=DEMO_PROMPTS,
+        help=f"prompts per training step, each with 8 rollouts (default {DEMO_PROMPTS})",
+    )
+    p.add_argument(
+        "--lr",
+        type=_non_negative,
+        default=DEMO_LR,
+        help=f"actor learning rate (default {DEMO_LR:g}; 0 trains nothing, the learning test's control)",
+    )
     p.add_argument("--algorithm", choices=("timerpo", "grpo"), default="timerpo", help="advantage estimator")
     p.add_argument(
         "--grounding",
@@ -118,7 +126,13 @@ def build_data(out: Path, per_category: int, no_progress: bool) -> Path:
 
 
 def train_command(
-    data: Path, model: Path, run: Path, steps: int, algorithm: str, grounding: str = "policy", lr: float = DEMO_LR,
+    data: Path,
+    model: Path,
+    run: Path,
+    steps: int,
+    algorithm: str,
+    grounding: str = "policy",
+    lr: float = DEMO_LR,
     prompts: int = DEMO_PROMPTS,
 ) -> list[str]:
     """The `main_ppo` command line of the demo's training run (recipe `cpu_smoke`): `steps` steps of `prompts`
@@ -162,8 +176,15 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def run_training(
-    data: Path, model: Path, out: Path, steps: int, algorithm: str, timeout: int, grounding: str = "policy",
-    lr: float = DEMO_LR, prompts: int = DEMO_PROMPTS,
+    data: Path,
+    model: Path,
+    out: Path,
+    steps: int,
+    algorithm: str,
+    timeout: int,
+    grounding: str = "policy",
+    lr: float = DEMO_LR,
+    prompts: int = DEMO_PROMPTS,
 ) -> Path:
     """Run main_ppo; return the Hugging Face checkpoint of the last step."""
     metrics, log = out / "metrics.jsonl", out / "train.log"
@@ -203,8 +224,11 @@ def before_after(before: Path, after: Path) -> str:
     from verl_anomseer.cpu.learning import before_after_table, report_means
 
     names = {"train": "train (plots trained on)", "test": "test (unseen plots)"}
-    rows = [(names[s], report_means(before / s / "report.csv"), report_means(after / s / "report.csv"))
-            for s in SPLITS if (before / s / "report.csv").is_file() and (after / s / "report.csv").is_file()]
+    rows = [
+        (names[s], report_means(before / s / "report.csv"), report_means(after / s / "report.csv"))
+        for s in SPLITS
+        if (before / s / "report.csv").is_file() and (after / s / "report.csv").is_file()
+    ]
     return before_after_table(rows) if rows else "  (no evaluation reports to compare)"
 
 
@@ -257,8 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     for stale in (before, after):
         shutil.rmtree(stale, ignore_errors=True)
     eval_rc = None if args.no_eval else run_eval(data, model, before)
-    checkpoint = run_training(data, model, out, args.steps, args.algorithm, args.timeout, args.grounding, args.lr,
-                              args.prompts)
+    checkpoint = run_training(
+        data, model, out, args.steps, args.algorithm, args.timeout, args.grounding, args.lr, args.prompts
+    )
     if not args.no_eval:
         eval_rc = max(eval_rc, run_eval(data, checkpoint, after))
 
@@ -272,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     print(curve_summary(out, args.steps))
     print(f"  checkpoint  {checkpoint}")
     if eval_rc is not None:
-        print(f"  evaluation  {before} (warm start), {after} (after training)"
-              + ("" if eval_rc == 0 else f" (failed, exit {eval_rc})"))
+        print(
+            f"  evaluation  {before} (warm start), {after} (after training)"
+            + ("" if eval_rc == 0 else f" (failed, exit {eval_rc})")
+        )
         print("\nGreedy evaluation before and after training, % (all series):")
         print(before_after(before, after))
     print(

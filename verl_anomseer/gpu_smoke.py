@@ -31,8 +31,10 @@ STEPS = 2
 # `++`: the key is added when the recipe does not declare it (policy grounding is the lead's in-flight change)
 SOURCES = {
     "policy": ("++algorithm.timerpo.grounding.source=policy",),
-    "reward": ("++algorithm.timerpo.grounding.source=reward",
-               "++reward.custom_reward_function.reward_kwargs.grounding.similarity=ot"),
+    "reward": (
+        "++algorithm.timerpo.grounding.source=reward",
+        "++reward.custom_reward_function.reward_kwargs.grounding.similarity=ot",
+    ),
 }
 # the tiny model's sizes (as the cpu_smoke recipe): 2 prompts x 4 rollouts per step, short prompts and answers
 TINY = (
@@ -62,8 +64,10 @@ def missing_requirement(has_vllm: bool, has_cuda: bool) -> str | None:
     if not has_vllm:
         return f"{PROG}: the gpu extra is not installed (vllm does not import here): pip install -e '.[gpu]'"
     if not has_cuda:
-        return (f"{PROG}: no CUDA GPU is visible (torch.cuda.is_available() is False): run it on a GPU node "
-                "(make demo is the CPU check)")
+        return (
+            f"{PROG}: no CUDA GPU is visible (torch.cuda.is_available() is False): run it on a GPU node "
+            "(make demo is the CPU check)"
+        )
     return None
 
 
@@ -78,7 +82,12 @@ def _node_requirement() -> str | None:
 
 def train_command(data: Path, model: Path, run: Path, source: str) -> list[str]:
     return [
-        sys.executable, "-m", "verl.trainer.main_ppo", *RECIPE, *TINY, *SOURCES[source],
+        sys.executable,
+        "-m",
+        "verl.trainer.main_ppo",
+        *RECIPE,
+        *TINY,
+        *SOURCES[source],
         f"data.train_files={data / 'train.parquet'}",
         f"data.val_files={data / 'test.parquet'}",
         f"actor_rollout_ref.model.path={model}",
@@ -92,8 +101,23 @@ def train_command(data: Path, model: Path, run: Path, source: str) -> list[str]:
 
 
 def eval_command(data: Path, checkpoint: Path, out: Path, backend: str) -> list[str]:
-    command = [sys.executable, "-m", "verl_anomseer.eval", "--data", str(data / "test.parquet"), "--backend", backend,
-               "--model", str(checkpoint), "--max-new-tokens", "48", "--limit", "8", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "verl_anomseer.eval",
+        "--data",
+        str(data / "test.parquet"),
+        "--backend",
+        backend,
+        "--model",
+        str(checkpoint),
+        "--max-new-tokens",
+        "48",
+        "--limit",
+        "8",
+        "--out",
+        str(out),
+    ]
     return command + (["--max-model-len", "2048"] if backend == "vllm" else ["--device", "cuda"])
 
 
@@ -120,8 +144,10 @@ def check_metrics(records: list[dict]) -> list[str]:
         if not timerpo or bad:
             raise SmokeFailure(f"{PROG}: step {record['step']} logged no finite timerpo/* metrics ({bad or 'none'})")
         step_s = record["data"].get("timing_s/step", float("nan"))
-        lines.append(f"  step {record['step']}: {step_s:.1f} s, grounding_mean="
-                     f"{timerpo.get('timerpo/grounding_mean', float('nan')):.3f}")
+        lines.append(
+            f"  step {record['step']}: {step_s:.1f} s, grounding_mean="
+            f"{timerpo.get('timerpo/grounding_mean', float('nan')):.3f}"
+        )
     return lines
 
 
@@ -138,14 +164,18 @@ def smoke(out: Path, timeout: int) -> list[str]:
         run.mkdir(parents=True, exist_ok=True)
         env["VERL_FILE_LOGGER_PATH"] = str(run / "metrics.jsonl")
         (run / "metrics.jsonl").unlink(missing_ok=True)
-        seconds = _run(train_command(data, model, run, source), run / "train.log", env, f"training ({source})",
-                       timeout)
+        seconds = _run(train_command(data, model, run, source), run / "train.log", env, f"training ({source})", timeout)
         report.append(f"grounding source {source}: {STEPS} steps in {seconds:.0f} s")
         report += check_metrics(read_metrics(run / "metrics.jsonl"))
         checkpoint = run / "checkpoints" / f"global_step_{STEPS}" / "actor"
         for backend in ("vllm", "hf"):
-            seconds = _run(eval_command(data, checkpoint, run / f"eval_{backend}", backend), run / f"eval_{backend}.log",
-                           env, f"evaluation ({backend}, {source})", timeout)
+            seconds = _run(
+                eval_command(data, checkpoint, run / f"eval_{backend}", backend),
+                run / f"eval_{backend}.log",
+                env,
+                f"evaluation ({backend}, {source})",
+                timeout,
+            )
             report.append(f"  eval {backend}: {seconds:.0f} s -> {run / f'eval_{backend}' / 'report.md'}")
     return report
 

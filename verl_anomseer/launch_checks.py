@@ -66,8 +66,9 @@ def world_size(config: Any) -> int:
 
 def rollout_replicas(config: Any) -> int:
     """Rollout servers verl builds: W // (tensor x data x pipeline parallel size of one replica)."""
-    per_replica = math.prod(int(_get(config, f"{_ROLLOUT}.{k}_parallel_size", 1)) for k in
-                            ("tensor_model", "data", "pipeline_model"))
+    per_replica = math.prod(
+        int(_get(config, f"{_ROLLOUT}.{k}_parallel_size", 1)) for k in ("tensor_model", "data", "pipeline_model")
+    )
     return world_size(config) // per_replica
 
 
@@ -88,8 +89,10 @@ def check_rollout_replicas(config: Any) -> None:
 
 def sequence_parallel_size(config: Any) -> int:
     """The actor's ulysses sequence-parallel size (the actor key, or its fsdp_config's, as verl reads them)."""
-    return max(int(_get(config, f"{_ACTOR}.ulysses_sequence_parallel_size", 1)),
-               int(_get(config, f"{_ACTOR}.fsdp_config.ulysses_sequence_parallel_size", 1)))
+    return max(
+        int(_get(config, f"{_ACTOR}.ulysses_sequence_parallel_size", 1)),
+        int(_get(config, f"{_ACTOR}.fsdp_config.ulysses_sequence_parallel_size", 1)),
+    )
 
 
 def data_parallel_size(config: Any) -> int:
@@ -114,18 +117,24 @@ def check_batch_sizes(config: Any) -> None:
     static = not _get(config, f"{_ACTOR}.use_dynamic_bsz", False)
     keys = f"data.train_batch_size={train} x {_ROLLOUT}.n={n}"
     if static and (train * n) % world:
-        raise LaunchConfigError(f"{keys} = {train * n} responses per step do not split over the {world} GPUs of "
-                                "trainer.nnodes x trainer.n_gpus_per_node: make the product a multiple of it")
+        raise LaunchConfigError(
+            f"{keys} = {train * n} responses per step do not split over the {world} GPUs of "
+            "trainer.nnodes x trainer.n_gpus_per_node: make the product a multiple of it"
+        )
     if (mini * n) % dp:
-        raise LaunchConfigError(f"{_ACTOR}.ppo_mini_batch_size={mini} x {_ROLLOUT}.n={n} = {mini * n} responses do "
-                                f"not split over {dp} data-parallel ranks: make the product a multiple of {dp}")
+        raise LaunchConfigError(
+            f"{_ACTOR}.ppo_mini_batch_size={mini} x {_ROLLOUT}.n={n} = {mini * n} responses do "
+            f"not split over {dp} data-parallel ranks: make the product a multiple of {dp}"
+        )
     if not static:
         return
     micro = int(_get(config, f"{_ACTOR}.ppo_micro_batch_size_per_gpu", 1))
     if (mini * n // dp) % micro:
-        raise LaunchConfigError(f"{_ACTOR}.ppo_micro_batch_size_per_gpu={micro} does not divide the {mini * n // dp} "
-                                f"responses each of {dp} ranks updates per mini-batch ({_ACTOR}.ppo_mini_batch_size="
-                                f"{mini} x {_ROLLOUT}.n={n} / {dp}): choose a divisor of {mini * n // dp}")
+        raise LaunchConfigError(
+            f"{_ACTOR}.ppo_micro_batch_size_per_gpu={micro} does not divide the {mini * n // dp} "
+            f"responses each of {dp} ranks updates per mini-batch ({_ACTOR}.ppo_mini_batch_size="
+            f"{mini} x {_ROLLOUT}.n={n} / {dp}): choose a divisor of {mini * n // dp}"
+        )
     per_rank = responses_per_rank(config)
     for section in (_ROLLOUT, "actor_rollout_ref.ref"):
         if section.endswith("ref") and not uses_reference_policy(config):
@@ -134,9 +143,11 @@ def check_batch_sizes(config: Any) -> None:
             continue
         micro = _get(config, f"{section}.log_prob_micro_batch_size_per_gpu")
         if micro and per_rank % int(micro):
-            raise LaunchConfigError(f"{section}.log_prob_micro_batch_size_per_gpu={micro} does not divide the "
-                                    f"{per_rank} responses per rank of a step ({keys} over {dp} ranks): choose a "
-                                    f"divisor of {per_rank}")
+            raise LaunchConfigError(
+                f"{section}.log_prob_micro_batch_size_per_gpu={micro} does not divide the "
+                f"{per_rank} responses per rank of a step ({keys} over {dp} ranks): choose a "
+                f"divisor of {per_rank}"
+            )
 
 
 def _data_files(config: Any) -> list[str]:
@@ -161,8 +172,10 @@ def check_image_key(config: Any) -> None:
             continue
         columns = pq.read_schema(path).names
         if key not in columns:
-            raise LaunchConfigError(f"data.image_key={key!r} is not a column of {path} (columns: {columns}): set "
-                                    "data.image_key to the image column, or rebuild the data with anomseer-build-data")
+            raise LaunchConfigError(
+                f"data.image_key={key!r} is not a column of {path} (columns: {columns}): set "
+                "data.image_key to the image column, or rebuild the data with anomseer-build-data"
+            )
 
 
 def needs_flash_attn(config: Any) -> list[str]:

@@ -46,8 +46,9 @@ class MemoryEstimate:
         return self.actor + self.optimizer + self.reference + self.rollout
 
     def describe(self) -> str:
-        parts = ", ".join(f"{name} {getattr(self, name) / GIB:.1f}" for name in ("actor", "optimizer", "reference",
-                                                                                    "rollout"))
+        parts = ", ".join(
+            f"{name} {getattr(self, name) / GIB:.1f}" for name in ("actor", "optimizer", "reference", "rollout")
+        )
         return f"{self.total / GIB:.1f} GiB ({parts})"
 
 

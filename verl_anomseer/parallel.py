@@ -52,8 +52,14 @@ def _ray_map(fn: Callable, items: Iterable, initializer: Callable | None, addres
             ray.shutdown()
 
 
-def ordered_map(fn: Callable, items: Sequence, workers: int = 1, ray_address: str | None = None,
-                initializer: Callable | None = None, max_chunk: int = 32) -> Iterator:
+def ordered_map(
+    fn: Callable,
+    items: Sequence,
+    workers: int = 1,
+    ray_address: str | None = None,
+    initializer: Callable | None = None,
+    max_chunk: int = 32,
+) -> Iterator:
     """``fn(item)`` for each of ``items``, in order (module docstring)."""
     if ray_address:
         yield from _ray_map(fn, items, initializer, ray_address)

@@ -27,10 +27,29 @@ def test_the_cpu_backends_fsdp_checkpoint_evaluates_without_hf_weights(demo_time
     assert not any((step / "actor" / "huggingface").glob("*.safetensors"))
     out = tmp_path / "eval"
     proc = subprocess.run(
-        [sys.executable, "-m", "verl_anomseer.eval", "--data", str(demo_timerpo.out / "data" / "test.parquet"),
-         "--backend", "hf", "--model", str(step), "--limit", "2", "--max-new-tokens", "8", "--device", "cpu",
-         "--out", str(out)],
-        check=False, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "verl_anomseer.eval",
+            "--data",
+            str(demo_timerpo.out / "data" / "test.parquet"),
+            "--backend",
+            "hf",
+            "--model",
+            str(step),
+            "--limit",
+            "2",
+            "--max-new-tokens",
+            "8",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 2

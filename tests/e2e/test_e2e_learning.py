@@ -34,10 +34,21 @@ MARGIN = 0.05
 @pytest.fixture(scope="module")
 def canary(tmp_path_factory, demo_timerpo, demo_runner):
     """The two runs, on the smoke demo's data (16 training prompts) and warm-started model, without evaluation."""
-    shared = ("--data", str(demo_timerpo.out / "data"), "--model", str(demo_timerpo.out / "model"),
-              "--steps", str(STEPS), "--prompts", str(PROMPTS), "--no-eval")
-    return {name: demo_runner(tmp_path_factory.mktemp(f"canary_{name}"), "--lr", lr, *shared)
-            for name, lr in (("learn", str(DEMO_LR)), ("frozen", "0"))}
+    shared = (
+        "--data",
+        str(demo_timerpo.out / "data"),
+        "--model",
+        str(demo_timerpo.out / "model"),
+        "--steps",
+        str(STEPS),
+        "--prompts",
+        str(PROMPTS),
+        "--no-eval",
+    )
+    return {
+        name: demo_runner(tmp_path_factory.mktemp(f"canary_{name}"), "--lr", lr, *shared)
+        for name, lr in (("learn", str(DEMO_LR)), ("frozen", "0"))
+    }
 
 
 def _gain(run) -> float:

@@ -70,8 +70,9 @@ def _listening(run: subprocess.Popen) -> set[str]:
 
 
 def _probe(address: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", PROBE, address], env=env, capture_output=True, text=True,
-                          timeout=180, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, address], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +82,18 @@ def local_run_probed(demo_timerpo, machine_ray_lock):
     out = Path(tempfile.mkdtemp(prefix="anomseer-auth-"))  # short: Ray's socket paths live under it
     env = {**_no_auth_settings(), "VERL_ANOMSEER_CPU": "1", "RAY_TMPDIR": str(out)}
     command = [
-        sys.executable, "-m", "verl.trainer.main_ppo",
-        "--config-path=pkg://verl_anomseer.recipes", "--config-name=cpu_smoke",
-        f"data.train_files={data / 'train.parquet'}", f"data.val_files={data / 'test.parquet'}",
-        f"actor_rollout_ref.model.path={model}", "trainer.total_training_steps=1", "trainer.save_freq=-1",
-        f"trainer.default_local_dir={out / 'checkpoints'}", f"hydra.run.dir={out / 'hydra'}",
+        sys.executable,
+        "-m",
+        "verl.trainer.main_ppo",
+        "--config-path=pkg://verl_anomseer.recipes",
+        "--config-name=cpu_smoke",
+        f"data.train_files={data / 'train.parquet'}",
+        f"data.val_files={data / 'test.parquet'}",
+        f"actor_rollout_ref.model.path={model}",
+        "trainer.total_training_steps=1",
+        "trainer.save_freq=-1",
+        f"trainer.default_local_dir={out / 'checkpoints'}",
+        f"hydra.run.dir={out / 'hydra'}",
     ]
     with machine_ray_lock(), (out / "train.log").open("w") as log:
         started = time.monotonic()

@@ -71,7 +71,11 @@ def two_node_cluster(tmp: Path):
     log = (tmp / "cluster.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, str(CLUSTER_SCRIPT), str(CPUS_PER_NODE)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=env,
     )
     cluster = None
     try:
@@ -128,16 +132,25 @@ class TwoNodeRun:
 
 def _train_command(data: Path, model: Path, out: Path, address: str) -> list[str]:
     return [
-        sys.executable, "-m", "verl.trainer.main_ppo",
-        "--config-path=pkg://verl_anomseer.recipes", "--config-name=cpu_smoke",
-        f"data.train_files={data / 'train.parquet'}", f"data.val_files={data / 'test.parquet'}",
+        sys.executable,
+        "-m",
+        "verl.trainer.main_ppo",
+        "--config-path=pkg://verl_anomseer.recipes",
+        "--config-name=cpu_smoke",
+        f"data.train_files={data / 'train.parquet'}",
+        f"data.val_files={data / 'test.parquet'}",
         f"actor_rollout_ref.model.path={model}",
-        "trainer.nnodes=2", "trainer.n_gpus_per_node=1",
+        "trainer.nnodes=2",
+        "trainer.n_gpus_per_node=1",
         f"+ray_kwargs.ray_init.address={address}",
-        "ray_kwargs.ray_init.num_cpus=null", "ray_kwargs.ray_init.num_gpus=null",  # the nodes declare them
+        "ray_kwargs.ray_init.num_cpus=null",
+        "ray_kwargs.ray_init.num_gpus=null",  # the nodes declare them
         f"+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH={out / 'metrics.jsonl'}",
-        f"trainer.total_training_steps={STEPS}", f"trainer.total_epochs={STEPS}", f"trainer.save_freq={STEPS}",
-        f"trainer.default_local_dir={out / 'checkpoints'}", "trainer.experiment_name=two_nodes",
+        f"trainer.total_training_steps={STEPS}",
+        f"trainer.total_epochs={STEPS}",
+        f"trainer.save_freq={STEPS}",
+        f"trainer.default_local_dir={out / 'checkpoints'}",
+        "trainer.experiment_name=two_nodes",
         f"hydra.run.dir={out / 'hydra'}",
     ]
 
@@ -149,9 +162,15 @@ def two_node_run(demo_timerpo, machine_ray_lock) -> Iterator[TwoNodeRun]:
     out = Path(tempfile.mkdtemp(prefix="anomseer-2n-"))  # short: Ray's socket paths live under it
     with machine_ray_lock(), two_node_cluster(out) as cluster:
         started = time.monotonic()
-        proc = subprocess.run(_train_command(data, model, out, cluster.address), cwd=out, capture_output=True,
-                              env={**cluster.env, "VERL_ANOMSEER_CPU": "1"}, text=True, timeout=RUN_TIMEOUT,
-                              check=False)
+        proc = subprocess.run(
+            _train_command(data, model, out, cluster.address),
+            cwd=out,
+            capture_output=True,
+            env={**cluster.env, "VERL_ANOMSEER_CPU": "1"},
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
         print(f"two-node run: {time.monotonic() - started:.0f} s")
         actors = cluster.actors()
     yield TwoNodeRun(out, proc.returncode, proc.stdout + proc.stderr, cluster.nodes, actors, cluster.left_running)

@@ -32,7 +32,11 @@ def printed_job_configs(names: list[str], cwd: Path, overrides: tuple[str, ...] 
     to a dict)."""
     proc = subprocess.run(
         [sys.executable, "-c", _SCRIPT, *names, "--", *overrides],
-        check=False, capture_output=True, text=True, timeout=600, cwd=cwd,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
         env={**os.environ, "HYDRA_FULL_ERROR": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -43,4 +47,3 @@ def printed_job_configs(names: list[str], cwd: Path, overrides: tuple[str, ...] 
         printed[name] = yaml.safe_load(text)
     assert sorted(printed) == sorted(names), proc.stdout[-3000:]
     return printed
-

@@ -19,8 +19,13 @@ from verl_anomseer.scoring.reward import compute_score
 CURVE_PARTS: tuple[str, ...] = ("score", "fmt", "cls", "loc")
 GROUNDING_METRIC = "timerpo/grounding_mean"
 SMOOTH = 5  # steps in the curve's running mean of the reward
-TABLE_METRICS: dict[str, str] = {"score": "Reward", "fmt": "Format", "cls": "Class acc", "pt_f1": "Point F1",
-                                 "aff_f1": "Aff F1"}  # columns of the evaluation's report.csv
+TABLE_METRICS: dict[str, str] = {
+    "score": "Reward",
+    "fmt": "Format",
+    "cls": "Class acc",
+    "pt_f1": "Point F1",
+    "aff_f1": "Aff F1",
+}  # columns of the evaluation's report.csv
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -64,20 +69,37 @@ def plot_curve(curve: list[dict], path: Path, title: str) -> Path:
 
     steps = [r["step"] for r in curve]
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    styles = {"score": ("reward (0.7 loc + 0.2 cls + 0.1 fmt)", "black", 2.5), "fmt": ("format", "tab:blue", 1.2),
-              "cls": ("class", "tab:orange", 1.2), "loc": ("localization", "tab:green", 1.2),
-              "grounding": ("grounding", "tab:purple", 1.2)}
+    styles = {
+        "score": ("reward (0.7 loc + 0.2 cls + 0.1 fmt)", "black", 2.5),
+        "fmt": ("format", "tab:blue", 1.2),
+        "cls": ("class", "tab:orange", 1.2),
+        "loc": ("localization", "tab:green", 1.2),
+        "grounding": ("grounding", "tab:purple", 1.2),
+    }
     for key, (label, color, width) in styles.items():
         values = [r[key] for r in curve]
         if all(math.isnan(v) for v in values):
             continue
-        ax.plot(steps, values, label=label, color=color, linewidth=width, marker="o" if len(steps) <= 20 else None,
-                markersize=3)
+        ax.plot(
+            steps,
+            values,
+            label=label,
+            color=color,
+            linewidth=width,
+            marker="o" if len(steps) <= 20 else None,
+            markersize=3,
+        )
     if len(curve) >= 2 * SMOOTH:
         scores = [r["score"] for r in curve]
         smooth = [math.fsum(scores[i : i + SMOOTH]) / SMOOTH for i in range(len(scores) - SMOOTH + 1)]
-        ax.plot(steps[SMOOTH - 1 :], smooth, color="black", linestyle="--", linewidth=1.5,
-                label=f"reward, mean of the last {SMOOTH} steps")
+        ax.plot(
+            steps[SMOOTH - 1 :],
+            smooth,
+            color="black",
+            linestyle="--",
+            linewidth=1.5,
+            label=f"reward, mean of the last {SMOOTH} steps",
+        )
     ax.set(xlabel="training step", ylabel="mean over the step's rollouts", ylim=(-0.02, 1.02), title=title)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, ncol=2)

@@ -69,8 +69,10 @@ def answer_text(rng: random.Random, length: int = 400) -> str:
     else:
         start = rng.randrange(0, length - 40)
         spans, seen = [[start, start + rng.randrange(5, 40)]], f"{rng.choice(_SCANS)} near {start}"
-    return (f"<think>Observation: {seen}. Reasoning: it fits {label}. Conclusion: {label}.</think>"
-            f"<answer>{json.dumps(spans)}</answer><class>{label}</class>")
+    return (
+        f"<think>Observation: {seen}. Reasoning: it fits {label}. Conclusion: {label}.</think>"
+        f"<answer>{json.dumps(spans)}</answer><class>{label}</class>"
+    )
 
 
 def _corpus(rng: random.Random) -> list[str]:

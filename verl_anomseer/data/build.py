@@ -123,8 +123,12 @@ class Sample:
 def make_sample_row(sample: Sample | FileWindow) -> dict:
     """Generate (or take an imported window), render and explain one sample; a clean trace sees only the values."""
     if isinstance(sample, FileWindow):
-        return make_window_row(sample, render_panels_png(sample.values), window_prompt(sample),
-                               window_trace(sample.values, sample.part.columns))
+        return make_window_row(
+            sample,
+            render_panels_png(sample.values),
+            window_prompt(sample),
+            window_trace(sample.values, sample.part.columns),
+        )
     series = generate(sample.suite, sample.category, sample.index, sample.seed, sample.length, split=sample.split)
     if sample.expcot_mode == "clean":
         expcot = clean_trace(series.values)
@@ -139,8 +143,9 @@ def _init_worker() -> None:
     stumpy_cache.enable()
 
 
-def iter_rows(samples: Sequence[Sample | FileWindow], workers: int = 1, progress: bool = True,
-              ray_address: str | None = None) -> Iterator[dict]:
+def iter_rows(
+    samples: Sequence[Sample | FileWindow], workers: int = 1, progress: bool = True, ray_address: str | None = None
+) -> Iterator[dict]:
     """The rows of ``samples`` in order, computed here, by ``workers`` spawned processes, or as Ray tasks on the
     cluster at ``ray_address`` (``verl_anomseer.parallel.ordered_map``): the same rows whichever way."""
     _init_worker()
@@ -266,8 +271,12 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="build_expcot", description="Build the AnomSeer parquet data: series, GT-free plots, ExpCoT traces."
     )
-    p.add_argument("--suite", choices=sorted([*SUITES, FILES_SUITE]), default="anomllm",
-                   help="generator suite, or files: import --input files (see docs/files.md)")
+    p.add_argument(
+        "--suite",
+        choices=sorted([*SUITES, FILES_SUITE]),
+        default="anomllm",
+        help="generator suite, or files: import --input files (see docs/files.md)",
+    )
     p.add_argument("--categories", nargs="+", help="categories of the suite (space- or comma-separated; default: all)")
     p.add_argument("--train-per-category", type=int, default=DEFAULT_PER_CATEGORY)
     p.add_argument("--test-per-category", type=int, default=DEFAULT_PER_CATEGORY)
@@ -275,15 +284,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--expcot-mode", choices=EXPCOT_MODES, default="faithful")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
-    p.add_argument("--ray", metavar="ADDRESS", help="run the rows as Ray tasks on the cluster at ADDRESS (auto, "
-                   "HOST:PORT, ray://...) or on a new local one (local); same rows as --workers")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the rows as Ray tasks on the cluster at ADDRESS (auto, "
+        "HOST:PORT, ray://...) or on a new local one (local); same rows as --workers",
+    )
     p.add_argument(
         "--out", type=Path, required=True, help="output directory (train.parquet, test.parquet, manifest.json)"
     )
     add_input_options(p, default_stride="--window")
     p.add_argument("--split", choices=SPLITS, default="test", help="files: the split the imported rows belong to")
-    p.add_argument("--anomaly-class", choices=ANOMALY_CLASSES,
-                   help="files: the class of every labelled anomaly (the reward scores it; needed for labelled input)")
+    p.add_argument(
+        "--anomaly-class",
+        choices=ANOMALY_CLASSES,
+        help="files: the class of every labelled anomaly (the reward scores it; needed for labelled input)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
@@ -303,12 +319,21 @@ def _check_file_args(args: argparse.Namespace) -> None:
         raise UsageError(f"{unlabelled[0]} has no labels; unlabelled rows can only be built as --split test")
     anomalous = [sf.name for sf in files if sf.labelled and sf.label_mask().any()]
     if anomalous and args.anomaly_class is None:
-        raise UsageError(f"{anomalous[0]} is labelled; pass --anomaly-class CLASS (one of "
-                         f"{', '.join(ANOMALY_CLASSES)}), the class the reward scores for its anomalies")
+        raise UsageError(
+            f"{anomalous[0]} is labelled; pass --anomaly-class CLASS (one of "
+            f"{', '.join(ANOMALY_CLASSES)}), the class the reward scores for its anomalies"
+        )
     args.windows = []
     for part in (part for sf in files for part in series_parts(sf)):
-        args.windows += part_windows(part, args.window, args.stride, args.allow_short, args.split,
-                                     args.anomaly_class, first_index=len(args.windows))
+        args.windows += part_windows(
+            part,
+            args.window,
+            args.stride,
+            args.allow_short,
+            args.split,
+            args.anomaly_class,
+            first_index=len(args.windows),
+        )
     args.notes = input_notes(files)
 
 
@@ -397,8 +422,11 @@ def run(args: argparse.Namespace) -> dict:
         for writer in writers.values():
             writer.close()
         manifest = {
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                     if k not in ("no_progress", "windows", "notes")},
+            "args": {
+                k: (str(v) if isinstance(v, Path) else v)
+                for k, v in vars(args).items()
+                if k not in ("no_progress", "windows", "notes")
+            },
             "versions": _versions(),
             "counts": {split: w.counts() for split, w in writers.items()},
             "sha256": {w.path.name: file_sha256(w.path) for w in writers.values()},

@@ -58,7 +58,7 @@ class FileWindow:
     @property
     def values(self) -> np.ndarray:
         """The plotted values ``(channels, end - start)``."""
-        return self.part.plot_values[:, self.start:self.end]
+        return self.part.plot_values[:, self.start : self.end]
 
     @property
     def series_id(self) -> str:
@@ -67,8 +67,15 @@ class FileWindow:
     @property
     def source(self) -> dict:
         part = self.part
-        return {"file": part.file, "columns": list(part.columns), "offset": self.start, "channels": len(part.columns),
-                "labelled": self.intervals is not None, "center": list(part.center), "half": list(part.half)}
+        return {
+            "file": part.file,
+            "columns": list(part.columns),
+            "offset": self.start,
+            "channels": len(part.columns),
+            "labelled": self.intervals is not None,
+            "center": list(part.center),
+            "half": list(part.half),
+        }
 
 
 def series_parts(sf: SeriesFile) -> list[SeriesPart]:
@@ -80,13 +87,28 @@ def series_parts(sf: SeriesFile) -> list[SeriesPart]:
         values = sf.values[:, index]
         center, half = plot_scale(values)
         mask = sf.label_mask(columns[0] if sf.per_channel else None)
-        parts.append(SeriesPart(sf.name, tuple(columns), to_plot_range(values, center, half).T.copy(),
-                                tuple(map(float, center)), tuple(map(float, half)), mask))
+        parts.append(
+            SeriesPart(
+                sf.name,
+                tuple(columns),
+                to_plot_range(values, center, half).T.copy(),
+                tuple(map(float, center)),
+                tuple(map(float, half)),
+                mask,
+            )
+        )
     return parts
 
 
-def part_windows(part: SeriesPart, window: int, stride: int, allow_short: bool, split: str = "test",
-                 anomaly_class: str | None = None, first_index: int = 0) -> list[FileWindow]:
+def part_windows(
+    part: SeriesPart,
+    window: int,
+    stride: int,
+    allow_short: bool,
+    split: str = "test",
+    anomaly_class: str | None = None,
+    first_index: int = 0,
+) -> list[FileWindow]:
     """The windows of ``part`` (``series.windows.window_starts``) with their labels and class."""
     out = []
     for k, (start, end) in enumerate(window_starts(part.rows, window, stride, allow_short)):
@@ -103,8 +125,9 @@ def window_trace(values: np.ndarray, columns) -> str:
     """The clean ExpCoT of a window: one trace, or one per channel under a ``[Channel k: name]`` heading."""
     if len(values) == 1:
         return clean_trace(values[0])
-    return "\n".join(f"[Channel {k + 1}: {name}]\n{clean_trace(row)}" for k, (row, name) in enumerate(zip(values,
-                                                                                                           columns)))
+    return "\n".join(
+        f"[Channel {k + 1}: {name}]\n{clean_trace(row)}" for k, (row, name) in enumerate(zip(values, columns))
+    )
 
 
 def window_prompt(w: FileWindow) -> str:
@@ -113,22 +136,34 @@ def window_prompt(w: FileWindow) -> str:
 
 # ---- the command-line options shared by the builder (--suite files) and verl_anomseer.detect ----------------
 
+
 def add_input_options(p: argparse.ArgumentParser, default_stride: str, positional: bool = False) -> None:
-    """The inputs (``--input``, or positional) and the file options (``default_stride``: what ``--stride`` defaults to)."""
+    """The inputs (``--input``, or positional) and the file options.
+
+    ``default_stride`` is what ``--stride`` defaults to."""
     what = "CSV, TSV, Parquet, NPY or UCR .txt files"
     if positional:
         p.add_argument("input", nargs="+", metavar="INPUT", help=what)
     else:
         p.add_argument("--input", nargs="+", metavar="PATH", help=what)
-    p.add_argument("--value-columns", nargs="+", metavar="COL",
-                   help="value columns (default: every numeric column but the label and time columns)")
+    p.add_argument(
+        "--value-columns",
+        nargs="+",
+        metavar="COL",
+        help="value columns (default: every numeric column but the label and time columns)",
+    )
     p.add_argument("--label-column", metavar="COL", help="0/1 label column (default: label, is_anomaly or anomaly)")
-    p.add_argument("--intervals", metavar="JSON", help='labels as {"<file name>": [[start, end], ...]} '
-                   'or {"<file name>": {"<column>": [[start, end], ...]}} (rows, end exclusive)')
+    p.add_argument(
+        "--intervals",
+        metavar="JSON",
+        help='labels as {"<file name>": [[start, end], ...]} '
+        'or {"<file name>": {"<column>": [[start, end], ...]}} (rows, end exclusive)',
+    )
     p.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="window length in rows (default 1000)")
     p.add_argument("--stride", type=int, help=f"rows between window starts (default: {default_stride})")
-    p.add_argument("--allow-short", action="store_true",
-                   help="a series shorter than --window becomes one window of its own length")
+    p.add_argument(
+        "--allow-short", action="store_true", help="a series shorter than --window becomes one window of its own length"
+    )
     p.add_argument("--fill", choices=FILLS, help="how to fill NaN or infinite values (default: refuse them)")
 
 

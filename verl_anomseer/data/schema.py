@@ -31,8 +31,15 @@ EXTRA_INFO_FIELDS = {
     "split": str,
     "index": int,
 }
-SOURCE_FIELDS = {"file": str, "columns": list, "offset": int, "channels": int, "labelled": bool, "center": list,
-                 "half": list}
+SOURCE_FIELDS = {
+    "file": str,
+    "columns": list,
+    "offset": int,
+    "channels": int,
+    "labelled": bool,
+    "center": list,
+    "half": list,
+}
 
 
 class RowError(ValueError):
@@ -48,9 +55,22 @@ def series_id(suite: str, category: str, split: str, index: int) -> str:
     return f"{suite}/{category}/{split}/{index:05d}"
 
 
-def _assemble(suite: str, category: str, sid: str, split: str, index: int, png: bytes, prompt: str, expcot: str,
-              expcot_mode: str, intervals, label: str | None, length: int, values: list[float],
-              source: dict | None) -> dict:
+def _assemble(
+    suite: str,
+    category: str,
+    sid: str,
+    split: str,
+    index: int,
+    png: bytes,
+    prompt: str,
+    expcot: str,
+    expcot_mode: str,
+    intervals,
+    label: str | None,
+    length: int,
+    values: list[float],
+    source: dict | None,
+) -> dict:
     return {
         "data_source": f"anomseer/{suite}/{category}",
         "prompt": [{"role": "user", "content": prompt}],
@@ -76,8 +96,22 @@ def _assemble(suite: str, category: str, sid: str, split: str, index: int, png: 
 def make_row(series, split: str, index: int, png: bytes, prompt: str, expcot: str, expcot_mode: str) -> dict:
     """The parquet row of a generated ``Series`` (``series.generators.Series``); ``extra_info.source`` is None."""
     sid = series_id(series.suite, series.category, split, index)
-    return _assemble(series.suite, series.category, sid, split, index, png, prompt, expcot, expcot_mode,
-                     series.intervals, series.label, len(series.values), series.values.tolist(), None)
+    return _assemble(
+        series.suite,
+        series.category,
+        sid,
+        split,
+        index,
+        png,
+        prompt,
+        expcot,
+        expcot_mode,
+        series.intervals,
+        series.label,
+        len(series.values),
+        series.values.tolist(),
+        None,
+    )
 
 
 def make_window_row(window, png: bytes, prompt: str, expcot: str) -> dict:
@@ -85,9 +119,22 @@ def make_window_row(window, png: bytes, prompt: str, expcot: str) -> dict:
     ``series`` = the plotted values channel after channel, ``extra_info.source`` = where the rows come from.
     An unlabelled window has no intervals and label None (it can be evaluated, not trained on)."""
     values = window.values
-    return _assemble(FILES_SUITE, window.part.file, window.series_id, window.split, window.index, png, prompt,
-                     expcot, "clean", window.intervals or (), window.label, int(values.shape[1]),
-                     values.ravel().tolist(), window.source)
+    return _assemble(
+        FILES_SUITE,
+        window.part.file,
+        window.series_id,
+        window.split,
+        window.index,
+        png,
+        prompt,
+        expcot,
+        "clean",
+        window.intervals or (),
+        window.label,
+        int(values.shape[1]),
+        values.ravel().tolist(),
+        window.source,
+    )
 
 
 def _is_int(value) -> bool:
@@ -183,13 +230,21 @@ def _check_ground_truth(row: dict, i: int, category: str, source: dict | None) -
         previous_end = end
     label = _get(gt, "label", i, "reward_model.ground_truth.label")
     if source is not None and not source["labelled"]:
-        _expect(label is None and not intervals, i, "reward_model.ground_truth", "an unlabelled row has no intervals "
-                "and label None")
+        _expect(
+            label is None and not intervals,
+            i,
+            "reward_model.ground_truth",
+            "an unlabelled row has no intervals and label None",
+        )
         return length
     _expect(label in CLASSES, i, "reward_model.ground_truth.label", f"{label!r} is not one of {list(CLASSES)}")
     if source is not None:
-        _expect((label == NORMAL) == (not intervals), i, "reward_model.ground_truth.label",
-                f"{label!r} does not fit {len(intervals)} interval(s)")
+        _expect(
+            (label == NORMAL) == (not intervals),
+            i,
+            "reward_model.ground_truth.label",
+            f"{label!r} does not fit {len(intervals)} interval(s)",
+        )
         return length
     expected = class_for(category, bool(intervals))
     _expect(
@@ -208,8 +263,12 @@ def _check_source_info(source, i: int) -> dict:
         ok = _is_int(value) if kind is int else isinstance(value, kind)
         _expect(ok, i, f"extra_info.source.{key}", f"expected {kind.__name__}, got {type(value).__name__}")
     _expect(source["offset"] >= 0 and source["channels"] >= 1, i, "extra_info.source", "offset >= 0, channels >= 1")
-    _expect(len(source["columns"]) == source["channels"] == len(source["center"]) == len(source["half"]), i,
-            "extra_info.source.columns", "expected one column, center and half per channel")
+    _expect(
+        len(source["columns"]) == source["channels"] == len(source["center"]) == len(source["half"]),
+        i,
+        "extra_info.source.columns",
+        "expected one column, center and half per channel",
+    )
     return source
 
 

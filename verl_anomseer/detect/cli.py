@@ -41,15 +41,22 @@ MODEL_BACKENDS = ("hf", "vllm", "openai")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Find anomalies in real series with a trained model or a classical detector: "
-                "anomalies.csv in the file's rows, a plot per series, a report when the input is labelled.")
+    p = _Parser(
+        prog=PROG,
+        description="Find anomalies in real series with a trained model or a classical detector: "
+        "anomalies.csv in the file's rows, a plot per series, a report when the input is labelled.",
+    )
     add_input_options(p, default_stride="half of --window", positional=True)
     p.add_argument("--out", required=True, type=Path, help="output folder (created; a rerun resumes it)")
     p.add_argument("--detector", choices=DETECTORS, help="a classical detector (no model needed)")
     p.add_argument("--model", help="a checkpoint (hf, vllm) or the served model name (openai)")
     p.add_argument("--backend", choices=MODEL_BACKENDS, help="with --model")
-    p.add_argument("--vote", type=float, default=VOTE_THRESHOLD,
-                   help="a row is anomalous when at least this share of the windows covering it flag it (0.5)")
+    p.add_argument(
+        "--vote",
+        type=float,
+        default=VOTE_THRESHOLD,
+        help="a row is anomalous when at least this share of the windows covering it flag it (0.5)",
+    )
     p.add_argument("--seed", type=int, default=0, help="iforest's random state; the sampling seed of a model")
     p.add_argument("--parser", choices=sorted(PARSERS), default=DEFAULT_PARSER, help="how answers are read")
     p.add_argument("--temperature", type=float, default=0.0, help="model sampling temperature (0 = greedy)")
@@ -57,8 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="hf/vllm prompts per generate call")
     p.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (auto: cuda if available)")
     p.add_argument("--workers", type=int, default=1, help="detector: parallel processes")
-    p.add_argument("--ray", metavar="ADDRESS", help="detector: run the windows as Ray tasks on the cluster at ADDRESS "
-                   "(auto, HOST:PORT, ray://...) or on a new local one (local); same answers as --workers")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="detector: run the windows as Ray tasks on the cluster at ADDRESS "
+        "(auto, HOST:PORT, ray://...) or on a new local one (local); same answers as --workers",
+    )
     p.add_argument("--concurrency", type=int, default=4, help="openai: parallel requests")
     p.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -94,29 +105,46 @@ def window_sample(w: FileWindow, with_image: bool) -> Sample:
     from verl_anomseer.series.render import render_panels_png
 
     values = w.values if len(w.part.columns) > 1 else w.values[0]
-    return Sample(series_id=w.series_id, suite=FILES_SUITE, category=w.part.file,
-                  data_source=f"anomseer/{FILES_SUITE}/{w.part.file}", prompt=window_prompt(w),
-                  image=render_panels_png(w.values) if with_image else b"", values=values,
-                  ground_truth={"intervals": [], "label": None, "length": w.end - w.start},
-                  extra_info={"source": w.source})
+    return Sample(
+        series_id=w.series_id,
+        suite=FILES_SUITE,
+        category=w.part.file,
+        data_source=f"anomseer/{FILES_SUITE}/{w.part.file}",
+        prompt=window_prompt(w),
+        image=render_panels_png(w.values) if with_image else b"",
+        values=values,
+        ground_truth={"intervals": [], "label": None, "length": w.end - w.start},
+        extra_info={"source": w.source},
+    )
 
 
 def window_record(w: FileWindow, text: str, seed: int, parser: str) -> dict:
     """The ``windows.jsonl`` line of a window's answer (intervals in window coordinates)."""
     parsed = parse_answer(text, w.end - w.start, parser)
-    return {"series_id": w.series_id, "seed": int(seed), "file": w.part.file, "columns": list(w.part.columns),
-            "start": w.start, "end": w.end, "text": text,
-            "pred_intervals": [[int(s), int(e)] for s, e in (parsed.intervals or [])],
-            "pred_label": parsed.label, "reason": parsed.reason}
+    return {
+        "series_id": w.series_id,
+        "seed": int(seed),
+        "file": w.part.file,
+        "columns": list(w.part.columns),
+        "start": w.start,
+        "end": w.end,
+        "text": text,
+        "pred_intervals": [[int(s), int(e)] for s, e in (parsed.intervals or [])],
+        "pred_label": parsed.label,
+        "reason": parsed.reason,
+    }
 
 
 def _settings(args: argparse.Namespace, backend) -> dict:
     from verl_anomseer.data.build import file_sha256
 
     options = ("window", "stride", "allow_short", "fill", "value_columns", "label_column", "vote", "seed", "parser")
-    return {**backend.settings, **{k: getattr(args, k) for k in options},
-            "inputs": {Path(p).name: file_sha256(Path(p)) for p in args.input},
-            "intervals_sha256": file_sha256(Path(args.intervals)) if args.intervals else None}
+    return {
+        **backend.settings,
+        **{k: getattr(args, k) for k in options},
+        "inputs": {Path(p).name: file_sha256(Path(p)) for p in args.input},
+        "intervals_sha256": file_sha256(Path(args.intervals)) if args.intervals else None,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,9 +160,20 @@ def run(args: argparse.Namespace) -> int:
     parts = [part for sf in files for part in series_parts(sf)]
     windows = [w for part in parts for w in part_windows(part, args.window, args.stride, args.allow_short)]
     decoding = Decoding(temperature=args.temperature, max_new_tokens=args.max_new_tokens)
-    backend = make_backend(args.backend or "detector", model=args.model, detector=args.detector, decoding=decoding,
-                           device=args.device, batch_size=args.batch_size, workers=args.workers, ray_address=args.ray,
-                           concurrency=args.concurrency, rate_limit=None, max_retries=5, timeout=args.timeout)
+    backend = make_backend(
+        args.backend or "detector",
+        model=args.model,
+        detector=args.detector,
+        decoding=decoding,
+        device=args.device,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        ray_address=args.ray,
+        concurrency=args.concurrency,
+        rate_limit=None,
+        max_retries=5,
+        timeout=args.timeout,
+    )
     settings = _settings(args, backend)
     check_run_settings(args.out, settings)
     backend.check()
@@ -147,8 +186,9 @@ def run(args: argparse.Namespace) -> int:
     pending = [window_sample(w, args.model is not None) for w in windows if (w.series_id, args.seed) not in store.done]
     try:
         answers = backend.generate(pending, args.seed)
-        for sample, text in tqdm(answers, total=len(pending), unit="window", desc=f"{PROG} windows",
-                                 disable=args.no_progress):
+        for sample, text in tqdm(
+            answers, total=len(pending), unit="window", desc=f"{PROG} windows", disable=args.no_progress
+        ):
             store.append(window_record(by_id[sample.series_id], text, args.seed, args.parser))
     except BackendError as exc:
         print(f"{PROG}: error: {exc}; the answers so far are in {args.out / WINDOWS}, rerun to resume", file=sys.stderr)
@@ -157,27 +197,46 @@ def run(args: argparse.Namespace) -> int:
     records = {r["series_id"]: r for r in store.records if r["seed"] == args.seed}
     found, scores = {}, []
     for part in parts:
-        answers = [merge.WindowAnswer(w.start, w.end, [tuple(i) for i in records[w.series_id]["pred_intervals"]],
-                                      records[w.series_id]["pred_label"]) for w in windows if w.part is part]
+        answers = [
+            merge.WindowAnswer(
+                w.start,
+                w.end,
+                [tuple(i) for i in records[w.series_id]["pred_intervals"]],
+                records[w.series_id]["pred_label"],
+            )
+            for w in windows
+            if w.part is part
+        ]
         spans = merge.merge_answers(part.rows, answers, args.vote)
         found[part.key] = (part, spans)
         truth = as_intervals(part.mask)
         outputs.plot_part(args.out, part, spans, truth)
         if part.mask is not None:
-            scores.append({"file": part.file, "column": "+".join(part.columns), "rows": part.rows,
-                           "true_intervals": len(truth), "predicted_intervals": len(spans),
-                           **merge.series_scores(spans, truth, part.rows)})
+            scores.append(
+                {
+                    "file": part.file,
+                    "column": "+".join(part.columns),
+                    "rows": part.rows,
+                    "true_intervals": len(truth),
+                    "predicted_intervals": len(spans),
+                    **merge.series_scores(spans, truth, part.rows),
+                }
+            )
     table = outputs.write_anomalies(args.out, found)
     written = [outputs.ANOMALIES, f"{outputs.PLOTS}/ ({len(parts)} plots)"]
     if scores:
         settings_text = ", ".join(f"{k}={v}" for k, v in sorted(backend.settings.items()))
         inputs = ", ".join(sf.name for sf in files)
-        notes = [f"inputs: {inputs}; window {args.window}, stride {args.stride}, vote {args.vote}",
-                 f"settings: {settings_text}, parser {args.parser}, seed {args.seed}"]
+        notes = [
+            f"inputs: {inputs}; window {args.window}, stride {args.stride}, vote {args.vote}",
+            f"settings: {settings_text}, parser {args.parser}, seed {args.seed}",
+        ]
         outputs.write_report(args.out, scores, notes)
         written += [outputs.REPORT_MD, outputs.REPORT_CSV]
-    print(f"{PROG}: {len(table)} anomalous interval(s) in {len(parts)} series; wrote {', '.join(written)} "
-          f"in {args.out}", file=sys.stderr)
+    print(
+        f"{PROG}: {len(table)} anomalous interval(s) in {len(parts)} series; wrote {', '.join(written)} in {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 

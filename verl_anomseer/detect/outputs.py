@@ -64,11 +64,19 @@ def plot_part(out: Path, part: SeriesPart, predicted, truth) -> Path:
             ax.axvspan(s, e, color="tab:green", alpha=0.3, lw=1)  # the edge keeps a short span visible
         for s, e, *_ in predicted:
             ax.axvspan(s, e, facecolor="none", edgecolor="tab:red", hatch="///", lw=0.8)
-    axes[0].set_title(f"{part.file} [{', '.join(part.columns)}]: {len(predicted)} predicted, {len(truth)} true "
-                      "interval(s) (file rows)", fontsize=9)
-    axes[0].legend(handles=[Patch(color="tab:green", alpha=0.3, label="true"),
-                            Patch(facecolor="none", edgecolor="tab:red", hatch="///", label="predicted")],
-                   loc="upper right", fontsize=7)
+    axes[0].set_title(
+        f"{part.file} [{', '.join(part.columns)}]: {len(predicted)} predicted, {len(truth)} true "
+        "interval(s) (file rows)",
+        fontsize=9,
+    )
+    axes[0].legend(
+        handles=[
+            Patch(color="tab:green", alpha=0.3, label="true"),
+            Patch(facecolor="none", edgecolor="tab:red", hatch="///", label="predicted"),
+        ],
+        loc="upper right",
+        fontsize=7,
+    )
     axes[-1].set_xlim(0, part.rows)
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -80,22 +88,51 @@ def plot_part(out: Path, part: SeriesPart, predicted, truth) -> Path:
 
 def write_report(out: Path, scores: list[dict], notes: list[str]) -> pd.DataFrame:
     """``report.csv`` (one row per labelled series, then their mean) and ``report.md`` (the same, in %)."""
-    table = pd.DataFrame(scores, columns=["file", "column", "rows", "true_intervals", "predicted_intervals",
-                                          *SCORE_COLUMNS])
-    mean = {"file": "mean", "column": "", "rows": int(table["rows"].sum()),
-            "true_intervals": int(table["true_intervals"].sum()),
-            "predicted_intervals": int(table["predicted_intervals"].sum()),
-            **{c: float(table[c].mean()) for c in SCORE_COLUMNS}}
+    table = pd.DataFrame(
+        scores, columns=["file", "column", "rows", "true_intervals", "predicted_intervals", *SCORE_COLUMNS]
+    )
+    mean = {
+        "file": "mean",
+        "column": "",
+        "rows": int(table["rows"].sum()),
+        "true_intervals": int(table["true_intervals"].sum()),
+        "predicted_intervals": int(table["predicted_intervals"].sum()),
+        **{c: float(table[c].mean()) for c in SCORE_COLUMNS},
+    }
     table = pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
     write_text(out / REPORT_CSV, table.to_csv(index=False))
-    header = ["File", "Column(s)", "Rows", "True", "Predicted", "Point P", "Point R", "Point F1", "Aff P", "Aff R",
-              "Aff F1"]
-    lines = ["# Detection report", "", *[f"- {n}" for n in notes], "",
-             "Series-level scores over each whole series (%, file rows; both empty = 100, one empty = 0).", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = [
+        "File",
+        "Column(s)",
+        "Rows",
+        "True",
+        "Predicted",
+        "Point P",
+        "Point R",
+        "Point F1",
+        "Aff P",
+        "Aff R",
+        "Aff F1",
+    ]
+    lines = [
+        "# Detection report",
+        "",
+        *[f"- {n}" for n in notes],
+        "",
+        "Series-level scores over each whole series (%, file rows; both empty = 100, one empty = 0).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for row in table.itertuples(index=False):
-        cells = [row.file, row.column, str(row.rows), str(row.true_intervals), str(row.predicted_intervals),
-                 *[f"{100 * getattr(row, c):.1f}" for c in SCORE_COLUMNS]]
+        cells = [
+            row.file,
+            row.column,
+            str(row.rows),
+            str(row.true_intervals),
+            str(row.predicted_intervals),
+            *[f"{100 * getattr(row, c):.1f}" for c in SCORE_COLUMNS],
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     write_text(out / REPORT_MD, "\n".join(lines) + "\n")
     return table

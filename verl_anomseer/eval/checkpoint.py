@@ -5,8 +5,8 @@ A folder with Hugging Face weights (`*.safetensors` or `pytorch_model*.bin` next
 is. Otherwise the FSDP actor checkpoint is found at the folder itself, at `FOLDER/actor` (a `global_step_N`) or at
 the parent of a `huggingface/` folder without weights; its `huggingface/` folder is used when verl saved weights
 there (`checkpoint.save_contents` with hf_model), else the shards are merged into `ACTOR/huggingface_merged`,
-written under a temporary name and renamed when complete, and reused by later runs. Anything else is passed on unchanged (a hub
-name, or a folder the backend will refuse with its own message).
+written under a temporary name and renamed when complete, and reused by later runs. Anything else is passed on
+unchanged (a hub name, or a folder the backend will refuse with its own message).
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ def has_hf_weights(folder: Path) -> bool:
 
 def is_fsdp_checkpoint(folder: Path) -> bool:
     """verl's FSDP actor layout: fsdp_config.json, rank-0 model shard, Hugging Face config under huggingface/."""
-    return ((folder / "fsdp_config.json").is_file() and any(folder.glob("model_world_size_*_rank_0.pt"))
-            and (folder / "huggingface" / "config.json").is_file())
+    return (
+        (folder / "fsdp_config.json").is_file()
+        and any(folder.glob("model_world_size_*_rank_0.pt"))
+        and (folder / "huggingface" / "config.json").is_file()
+    )
 
 
 def fsdp_actor_dir(folder: Path) -> Path | None:
@@ -62,22 +65,29 @@ def merge_fsdp_checkpoint(actor: Path, target: Path) -> None:
 
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     command = f"python -m verl.model_merger merge --backend fsdp --local_dir {actor} --target_dir DIR"
-    print(f"anomseer-eval: merging the FSDP checkpoint {actor} into {target} with verl's model merger",
-          file=sys.stderr)
+    print(f"anomseer-eval: merging the FSDP checkpoint {actor} into {target} with verl's model merger", file=sys.stderr)
     try:
-        config = ModelMergerConfig(operation="merge", backend="fsdp", local_dir=str(actor), target_dir=str(staging),
-                                   hf_model_config_path=str(actor / "huggingface"))
+        config = ModelMergerConfig(
+            operation="merge",
+            backend="fsdp",
+            local_dir=str(actor),
+            target_dir=str(staging),
+            hf_model_config_path=str(actor / "huggingface"),
+        )
         with contextlib.redirect_stdout(sys.stderr):
             merger = FSDPModelMerger(config)
             merger.merge_and_save()
             merger.cleanup()
         os.replace(staging, target)
     except OSError as exc:
-        raise EvalSetupError(f"--model {actor}: cannot write the merged model to {target} ({exc.strerror}); run "
-                             f"`{command}` and pass --model DIR") from exc
+        raise EvalSetupError(
+            f"--model {actor}: cannot write the merged model to {target} ({exc.strerror}); run "
+            f"`{command}` and pass --model DIR"
+        ) from exc
     except Exception as exc:  # the merger raises whatever torch/transformers raise on a bad shard
-        raise EvalSetupError(f"--model {actor}: verl's model merger failed ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''}); check the checkpoint with `{command}`"
-                             ) from exc
+        raise EvalSetupError(
+            f"--model {actor}: verl's model merger failed ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); check the checkpoint with `{command}`"
+        ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -19,8 +19,13 @@ from verl_anomseer.scoring.answer import DEFAULT_PARSER, PARSERS
 
 PROG = "anomseer-eval"
 _SAMPLING_FLAGS = ("--temperature", "--top-p", "--top-k", "--repetition-penalty")
-_BACKEND_ONLY = {"--top-k": ("hf", "vllm"), "--repetition-penalty": ("hf", "vllm"), "--generation-config": ("hf", "vllm"),
-                 "--tensor-parallel-size": ("vllm",), "--max-model-len": ("vllm",)}
+_BACKEND_ONLY = {
+    "--top-k": ("hf", "vllm"),
+    "--repetition-penalty": ("hf", "vllm"),
+    "--generation-config": ("hf", "vllm"),
+    "--tensor-parallel-size": ("vllm",),
+    "--max-model-len": ("vllm",),
+}
 
 
 def _positive(kind):
@@ -50,27 +55,43 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Score a model or a classical detector on a test parquet with the training "
-                "reward: per-sample JSONL (resumable), the paper's table (report.md, report.csv) and plots.")
+    p = _Parser(
+        prog=PROG,
+        description="Score a model or a classical detector on a test parquet with the training "
+        "reward: per-sample JSONL (resumable), the paper's table (report.md, report.csv) and plots.",
+    )
     p.add_argument("--data", required=True, type=Path, help="test parquet, as written by data_prep/build_expcot.py")
     p.add_argument("--backend", required=True, choices=BACKENDS)
     p.add_argument("--out", required=True, type=Path, help="output folder (created; a rerun resumes it)")
-    p.add_argument("--model", help="hf/vllm: checkpoint path or name, or a verl FSDP checkpoint folder (merged with "
-                   "verl.model_merger on first use); openai: the served model name")
+    p.add_argument(
+        "--model",
+        help="hf/vllm: checkpoint path or name, or a verl FSDP checkpoint folder (merged with "
+        "verl.model_merger on first use); openai: the served model name",
+    )
     p.add_argument("--detector", choices=DETECTORS, help="with --backend detector")
-    p.add_argument("--parser", choices=sorted(PARSERS), default=DEFAULT_PARSER,
-                   help="answer parser: strict (the authors' rules, default) or lenient (see docs/scoring.md)")
+    p.add_argument(
+        "--parser",
+        choices=sorted(PARSERS),
+        default=DEFAULT_PARSER,
+        help="answer parser: strict (the authors' rules, default) or lenient (see docs/scoring.md)",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed (sampling or iforest)")
     # sampling: unset flags take verl's validation-rollout defaults (Decoding), never the checkpoint's
     p.add_argument("--temperature", type=_non_negative_float, help="0 = greedy (default)")
     p.add_argument("--top-p", type=float, help="default 1")
     p.add_argument("--top-k", type=int, help="hf/vllm: -1 = off (default)")
     p.add_argument("--repetition-penalty", type=_positive(float), help="hf/vllm: default 1.0, as verl's rollout")
-    p.add_argument("--generation-config", action="store_true",
-                   help="hf/vllm: sample as the checkpoint's generation_config says instead (ignored by default)")
+    p.add_argument(
+        "--generation-config",
+        action="store_true",
+        help="hf/vllm: sample as the checkpoint's generation_config says instead (ignored by default)",
+    )
     p.add_argument("--max-new-tokens", type=_positive(int), default=1024)
-    p.add_argument("--batch-size", type=_positive(int),
-                   help="prompts per generate call (hf: 8; vllm: all prompts of a seed in one call)")
+    p.add_argument(
+        "--batch-size",
+        type=_positive(int),
+        help="prompts per generate call (hf: 8; vllm: all prompts of a seed in one call)",
+    )
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="hf/vllm weights (auto: the checkpoint's)")
     p.add_argument("--tensor-parallel-size", type=_positive(int), help="vllm: GPUs per model (default 1)")
     p.add_argument("--max-model-len", type=_positive(int), help="vllm: context length (default: the model's)")
@@ -119,8 +140,11 @@ def _validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 def _decoding(args: argparse.Namespace) -> Decoding:
     """The explicit sampling flags over Decoding's defaults."""
     given = {_dest(flag): getattr(args, _dest(flag)) for flag in _SAMPLING_FLAGS}
-    return Decoding(**{k: v for k, v in given.items() if v is not None}, max_new_tokens=args.max_new_tokens,
-                    use_generation_config=args.generation_config)
+    return Decoding(
+        **{k: v for k, v in given.items() if v is not None},
+        max_new_tokens=args.max_new_tokens,
+        use_generation_config=args.generation_config,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,11 +169,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         samples = load_samples(args.data, limit=args.limit)
         model = resolve_model(args.model) if args.backend in ("hf", "vllm") else args.model
-        backend = make_backend(args.backend, model=model, detector=args.detector, decoding=_decoding(args),
-                               device=args.device, batch_size=args.batch_size, workers=args.workers,
-                               concurrency=args.concurrency, rate_limit=args.rate_limit,
-                               max_retries=args.max_retries, timeout=args.timeout, dtype=args.dtype,
-                               tensor_parallel_size=args.tensor_parallel_size or 1, max_model_len=args.max_model_len)
+        backend = make_backend(
+            args.backend,
+            model=model,
+            detector=args.detector,
+            decoding=_decoding(args),
+            device=args.device,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            concurrency=args.concurrency,
+            rate_limit=args.rate_limit,
+            max_retries=args.max_retries,
+            timeout=args.timeout,
+            dtype=args.dtype,
+            tensor_parallel_size=args.tensor_parallel_size or 1,
+            max_model_len=args.max_model_len,
+        )
         run_settings = {**backend.settings, "data_sha256": file_sha256(args.data), "parser": args.parser}
         check_run_settings(args.out, run_settings)
         store = PredictionStore(args.out / PREDICTIONS)
@@ -158,17 +193,24 @@ def main(argv: list[str] | None = None) -> int:
         record_run_settings(args.out, run_settings)
         written = run_backend(samples, backend, store, args.seeds, args.parser)
         settings = ", ".join(f"{k}={v}" for k, v in sorted(backend.settings.items()))
-        notes = [f"data: `{args.data.name}` ({len(samples)} series), seeds: {args.seeds}", f"settings: {settings}",
-                 (f"scoring: the training reward (verl_anomseer.scoring.reward.compute_score) with the "
-                  f"`{args.parser}` parser; an anomaly-free series answered with [] scores 1 on every localization "
-                  "metric")]
+        notes = [
+            f"data: `{args.data.name}` ({len(samples)} series), seeds: {args.seeds}",
+            f"settings: {settings}",
+            (
+                f"scoring: the training reward (verl_anomseer.scoring.reward.compute_score) with the "
+                f"`{args.parser}` parser; an anomaly-free series answered with [] scores 1 on every localization "
+                "metric"
+            ),
+        ]
         write_report(args.out, store.records, samples, args.seeds, notes)
     except EvalSetupError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except BackendError as exc:
-        print(f"{PROG}: error: {exc}; the predictions written so far are kept, rerun the same command to resume",
-              file=sys.stderr)
+        print(
+            f"{PROG}: error: {exc}; the predictions written so far are kept, rerun the same command to resume",
+            file=sys.stderr,
+        )
         return 1
     print(f"{PROG}: {written} new prediction(s); report in {args.out}", file=sys.stderr)
     return 0

@@ -65,8 +65,9 @@ def class_confusion(records: list[dict], path: str | os.PathLike) -> None:
     matrix = confusion_matrix(truth, pred, labels=labels)
     fig = _figure(7.5, 6.5)
     ax = fig.add_subplot()
-    ConfusionMatrixDisplay(matrix, display_labels=labels).plot(ax=ax, colorbar=False, xticks_rotation=35,
-                                                                values_format="d")
+    ConfusionMatrixDisplay(matrix, display_labels=labels).plot(
+        ax=ax, colorbar=False, xticks_rotation=35, values_format="d"
+    )
     ax.set_title("Class confusion (rows: ground truth)")
     _save(fig, path)
 
@@ -92,10 +93,18 @@ def gallery(records: list[dict], values: dict[str, np.ndarray], path: str | os.P
             ax.axvspan(s, e, color="tab:green", alpha=0.25, lw=0)
         for s, e in record["pred_intervals"]:
             ax.axvspan(s, e, facecolor="none", edgecolor="tab:red", hatch="///", lw=0.8)
-        ax.set_title(f"{record['series_id']} [{record['category']}] GT {record['gt_label']} / pred "
-                     f"{record['pred_label'] or NO_CLASS}; aff F1 {record['aff_f1']:.2f}", fontsize=8)
-    axes[0].legend(handles=[Patch(color="tab:green", alpha=0.25, label="ground truth"),
-                            Patch(facecolor="none", edgecolor="tab:red", hatch="///", label="predicted")],
-                   loc="upper right", fontsize=7)
+        ax.set_title(
+            f"{record['series_id']} [{record['category']}] GT {record['gt_label']} / pred "
+            f"{record['pred_label'] or NO_CLASS}; aff F1 {record['aff_f1']:.2f}",
+            fontsize=8,
+        )
+    axes[0].legend(
+        handles=[
+            Patch(color="tab:green", alpha=0.25, label="ground truth"),
+            Patch(facecolor="none", edgecolor="tab:red", hatch="///", label="predicted"),
+        ],
+        loc="upper right",
+        fontsize=7,
+    )
     fig.tight_layout()
     _save(fig, path)

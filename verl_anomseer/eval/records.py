@@ -22,10 +22,19 @@ def score_record(sample: Sample, text: str, seed: int, parser: str = DEFAULT_PAR
     length = int(sample.ground_truth["length"])
     parsed = parse_answer(text, length, parser)
     if not sample.labelled:
-        return {"series_id": sample.series_id, "seed": int(seed), "suite": sample.suite, "category": sample.category,
-                "length": length, "labelled": False, "text": text,
-                "pred_intervals": [[int(s), int(e)] for s, e in (parsed.intervals or [])],
-                "pred_label": parsed.label, "format_ok": bool(parsed.format_ok), "reason": parsed.reason}
+        return {
+            "series_id": sample.series_id,
+            "seed": int(seed),
+            "suite": sample.suite,
+            "category": sample.category,
+            "length": length,
+            "labelled": False,
+            "text": text,
+            "pred_intervals": [[int(s), int(e)] for s, e in (parsed.intervals or [])],
+            "pred_label": parsed.label,
+            "format_ok": bool(parsed.format_ok),
+            "reason": parsed.reason,
+        }
     scores = compute_score(sample.data_source, text, sample.ground_truth, sample.extra_info, parser=parser)
     return {
         "series_id": sample.series_id,

@@ -14,8 +14,15 @@ import pandas as pd
 from verl_anomseer.series.taxonomy import ANOMLLM_CATEGORIES, VTA_CATEGORIES
 
 REPORT_METRICS: tuple[str, ...] = ("aff_p", "aff_r", "aff_f1", "pt_f1", "cls", "fmt", "score")
-METRIC_TITLES = {"aff_p": "Aff P", "aff_r": "Aff R", "aff_f1": "Aff F1", "pt_f1": "Point F1", "cls": "Cls Acc",
-                 "fmt": "Format", "score": "Reward"}
+METRIC_TITLES = {
+    "aff_p": "Aff P",
+    "aff_r": "Aff R",
+    "aff_f1": "Aff F1",
+    "pt_f1": "Point F1",
+    "cls": "Cls Acc",
+    "fmt": "Format",
+    "score": "Reward",
+}
 PAPER_COLUMNS: dict[str, tuple[str, ...]] = {
     "Freq": ("freq", "noisy-freq"),
     "Trend": ("trend", "flat-trend", "noisy-trend"),
@@ -43,8 +50,10 @@ def per_seed_table(records: list[dict]) -> pd.DataFrame:
         sub = df if subset == "all" else df[df["anomalous"]]
         if sub.empty:
             continue
-        groups = {"category": sub.groupby(["seed", "category"]),
-                  "paper": sub.dropna(subset=["paper_column"]).groupby(["seed", "paper_column"])}
+        groups = {
+            "category": sub.groupby(["seed", "category"]),
+            "paper": sub.dropna(subset=["paper_column"]).groupby(["seed", "paper_column"]),
+        }
         means = {}
         for kind, grouped in groups.items():
             table = grouped[metrics].mean().join(grouped.size().rename("n_series")).reset_index(level=1)
@@ -62,11 +71,16 @@ def per_seed_table(records: list[dict]) -> pd.DataFrame:
 def summary_table(records: list[dict]) -> pd.DataFrame:
     """Long format: subset, kind, name, metric, mean, std (over seeds; NaN with one seed), n_series, n_seeds."""
     per_seed = per_seed_table(records)
-    long = per_seed.melt(id_vars=["seed", "subset", "kind", "name", "n_series"], value_vars=list(REPORT_METRICS),
-                         var_name="metric")
+    long = per_seed.melt(
+        id_vars=["seed", "subset", "kind", "name", "n_series"], value_vars=list(REPORT_METRICS), var_name="metric"
+    )
     grouped = long.groupby(["subset", "kind", "name", "metric"], sort=False)
-    out = grouped["value"].agg(mean="mean", std="std").join(grouped["n_series"].max()).join(
-        grouped["seed"].nunique().rename("n_seeds"))
+    out = (
+        grouped["value"]
+        .agg(mean="mean", std="std")
+        .join(grouped["n_series"].max())
+        .join(grouped["seed"].nunique().rename("n_seeds"))
+    )
     return out.reset_index()
 
 
@@ -88,22 +102,44 @@ def render_markdown(summary: pd.DataFrame, title: str, notes: list[str]) -> str:
     columns = [c for c in PAPER_COLUMNS if ("all", "paper", c, "aff_f1") in cells]
     if columns:
         feeds = "; ".join(f"{c} = {', '.join(PAPER_COLUMNS[c])}" for c in columns)
-        out += ["## The paper's table (Affinity F1 and class accuracy, %)", "",
-                f"Paper columns pool these categories: {feeds}. Avg F1 is the mean of the columns.", ""]
-        rows = [[SUBSETS[s], cells.get((s, "average", MICRO, "cls"), "-"),
-                 *[cells.get((s, "paper", c, "aff_f1"), "-") for c in columns],
-                 cells.get((s, "average", MACRO_PAPER, "aff_f1"), "-")] for s in SUBSETS]
+        out += [
+            "## The paper's table (Affinity F1 and class accuracy, %)",
+            "",
+            f"Paper columns pool these categories: {feeds}. Avg F1 is the mean of the columns.",
+            "",
+        ]
+        rows = [
+            [
+                SUBSETS[s],
+                cells.get((s, "average", MICRO, "cls"), "-"),
+                *[cells.get((s, "paper", c, "aff_f1"), "-") for c in columns],
+                cells.get((s, "average", MACRO_PAPER, "aff_f1"), "-"),
+            ]
+            for s in SUBSETS
+        ]
         out += [_md_table(["Series", "Cls Acc", *[f"{c} F1" for c in columns], "Avg F1"], rows), ""]
     for subset, subset_title in SUBSETS.items():
-        names = [("category", n) for n in category_order(
-            summary.loc[(summary.subset == subset) & (summary.kind == "category"), "name"])]
+        names = [
+            ("category", n)
+            for n in category_order(summary.loc[(summary.subset == subset) & (summary.kind == "category"), "name"])
+        ]
         names += [("average", MACRO_CATEGORIES), ("average", MICRO)]
-        rows = [[name, str(counts.get((subset, kind, name), 0)),
-                 *[cells.get((subset, kind, name, m), "-") for m in REPORT_METRICS]]
-                for kind, name in names if (subset, kind, name) in counts]
+        rows = [
+            [
+                name,
+                str(counts.get((subset, kind, name), 0)),
+                *[cells.get((subset, kind, name, m), "-") for m in REPORT_METRICS],
+            ]
+            for kind, name in names
+            if (subset, kind, name) in counts
+        ]
         if rows:
-            out += [f"## Per category, {subset_title} (%)", "",
-                    _md_table(["Category", "Series", *[METRIC_TITLES[m] for m in REPORT_METRICS]], rows), ""]
+            out += [
+                f"## Per category, {subset_title} (%)",
+                "",
+                _md_table(["Category", "Series", *[METRIC_TITLES[m] for m in REPORT_METRICS]], rows),
+                "",
+            ]
     return "\n".join(out)
 
 
@@ -113,5 +149,8 @@ def failure_table(records: list[dict]) -> str:
     if reasons.empty:
         return "## Unreadable answers\n\nNone: the parser read every answer cleanly.\n"
     rows = [[str(reason), str(int(n))] for reason, n in reasons.value_counts().items()]
-    return ("## Answers the parser flagged (scored exactly as the reward scores them)\n\n"
-            + _md_table(["Reason", "Answers"], rows) + "\n")
+    return (
+        "## Answers the parser flagged (scored exactly as the reward scores them)\n\n"
+        + _md_table(["Reason", "Answers"], rows)
+        + "\n"
+    )

@@ -29,8 +29,9 @@ def check_run_settings(out: Path, settings: dict) -> None:
         changed = sorted(k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k))
         if changed:
             diff = ", ".join(f"{k}: {previous.get(k)!r} -> {settings.get(k)!r}" for k in changed)
-            raise EvalSetupError(f"--out {out} holds predictions made with other settings ({diff}); "
-                                 "choose another --out folder")
+            raise EvalSetupError(
+                f"--out {out} holds predictions made with other settings ({diff}); choose another --out folder"
+            )
 
 
 def record_run_settings(out: Path, settings: dict) -> None:
@@ -39,16 +40,21 @@ def record_run_settings(out: Path, settings: dict) -> None:
         write_text(out / RUN_FILE, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
-def run_backend(samples: list[Sample], backend: Backend, store: PredictionStore, seeds: list[int],
-                parser: str = DEFAULT_PARSER) -> int:
+def run_backend(
+    samples: list[Sample], backend: Backend, store: PredictionStore, seeds: list[int], parser: str = DEFAULT_PARSER
+) -> int:
     """Score every (sample, seed) not yet in ``store`` with ``parser``, appending each record as soon as it is ready."""
     written = 0
     for seed in seeds:
         pending = [s for s in samples if (s.series_id, seed) not in store.done]
         if not pending:
             continue
-        for sample, text in tqdm(backend.generate(pending, seed), total=len(pending), unit="series",
-                                 desc=f"{backend.settings['backend']} seed {seed}"):
+        for sample, text in tqdm(
+            backend.generate(pending, seed),
+            total=len(pending),
+            unit="series",
+            desc=f"{backend.settings['backend']} seed {seed}",
+        ):
             store.append(score_record(sample, text, seed, parser))
             written += 1
     return written

@@ -54,8 +54,10 @@ def load_samples(path: str | os.PathLike, limit: int | None = None) -> list[Samp
         raise EvalSetupError(f"--data {path}: not a parquet file ({exc})") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
     if missing:
-        raise EvalSetupError(f"--data {path}: missing required column(s) {missing}; rows must follow the row schema "
-                             "of docs/data.md (build them with `python data_prep/build_expcot.py`)")
+        raise EvalSetupError(
+            f"--data {path}: missing required column(s) {missing}; rows must follow the row schema "
+            "of docs/data.md (build them with `python data_prep/build_expcot.py`)"
+        )
     rows = pq.read_table(path, columns=list(REQUIRED_COLUMNS)).to_pylist()
     if limit is not None:
         rows = rows[:limit]

@@ -35,8 +35,9 @@ def read_records(path: str | os.PathLike) -> tuple[list[dict], bool]:
         try:
             records.append(json.loads(line))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise EvalSetupError(f"{path}: line {number} is not JSON ({exc}); the file is corrupt, "
-                                 "move it away to start over") from exc
+            raise EvalSetupError(
+                f"{path}: line {number} is not JSON ({exc}); the file is corrupt, move it away to start over"
+            ) from exc
     if not tail.strip():
         return records, False
     try:

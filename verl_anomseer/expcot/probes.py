@@ -9,7 +9,8 @@ reported in the series' own units. Variations below ``FLAT_REL_STD`` of that sca
 
 Probes (defaults = the authors' released values):
 - ``ksigma_probe``: z = |x - mean| / std; flags z > k (k = 3). ``max_z`` is the authors' global-scan score;
-  ``max_robust_z`` = max |x - median| / (1.4826 MAD, scipy's normal-scaled MAD) is the clean mode's (outliers cannot inflate it).
+  ``max_robust_z`` = max |x - median| / (1.4826 MAD, scipy's normal-scaled MAD) is the clean mode's (outliers
+  cannot inflate it).
 - ``trend_probe``: g = gradient(savgol(x, 21, 2)); flags |g - mean(g)| > k std(g) (k = 3).
 - ``freq_probe``: sliding windows of 100 at stride 1, dominant period = window / argmax_k |rfft|^2 (DC zeroed);
   when std(period) >= 1, flags every window [i, i + window) whose period is outside mean +- k std (k = 3;
@@ -125,7 +126,9 @@ def trend_probe(values, window: int = 21, polyorder: int = 2, k: float = 3.0) ->
     _check_positive("k", k)
     xs, scale = _scaled(as_series(values))
     if window <= polyorder or window % 2 == 0 or window > xs.size:
-        raise ValueError(f"window must be odd, > polyorder and <= the series length; got window={window}, polyorder={polyorder}")
+        raise ValueError(
+            f"window must be odd, > polyorder and <= the series length; got window={window}, polyorder={polyorder}"
+        )
     grad = np.gradient(savgol_filter(xs, window, polyorder))
     mean, std, z = _zscores(grad)
     mask = z > k
@@ -233,7 +236,9 @@ def discord_probe(values, m: int = 50, z_threshold: float = 3.5) -> ProbeResult:
     idx = int(np.flatnonzero(finite)[np.argmax(profile[finite])])
     mean, std, _ = _zscores(profile[finite])
     z = (profile[idx] - mean) / std if std > FLAT_REL_STD else 0.0
-    stats.update(discord_index=float(idx), discord_score=float(profile[idx]), mp_mean=mean, mp_std=std, discord_z=float(z))
+    stats.update(
+        discord_index=float(idx), discord_score=float(profile[idx]), mp_mean=mean, mp_std=std, discord_z=float(z)
+    )
     return ProbeResult([(idx, idx + m)] if z > z_threshold else [], stats)
 
 
@@ -271,7 +276,8 @@ def spike_probe(values, radius: int = SPIKE_RADIUS, k: float = SPIKE_K, floor: f
 
     r = x - neighbour median, z = |r - median r| / max(1.4826 MAD(r), floor); flags z > k, then once more against
     neighbours in which the flagged samples are replaced by linear interpolation from the unflagged ones (so a
-    spike does not drag its neighbours over the threshold). ``floor`` (a share of max|x|) keeps a clean curve's own tiny residuals from counting.
+    spike does not drag its neighbours over the threshold). ``floor`` (a share of max|x|) keeps a clean curve's own
+    tiny residuals from counting.
     ``n_outside`` counts flagged samples beyond the range of the unflagged ones (global rather than contextual).
     """
     _check_positive("k", k)
@@ -368,8 +374,16 @@ def slope_shift_probe(values, k: float = 3.0, max_return: float = 0.5) -> ProbeR
     _check_positive("max_return", max_return)
     xs, scale = _scaled(as_series(values))
     width = cancelling_window(xs)
-    stats = {"window": float(width), "slope_median": 0.0, "slope_spread": 0.0, "k": float(k), "max_slope_z": 0.0,
-             "longest_run": 0.0, "level_shift": 0.0, "return_ratio": 0.0}
+    stats = {
+        "window": float(width),
+        "slope_median": 0.0,
+        "slope_spread": 0.0,
+        "k": float(k),
+        "max_slope_z": 0.0,
+        "longest_run": 0.0,
+        "level_shift": 0.0,
+        "return_ratio": 0.0,
+    }
     if xs.std() <= FLAT_REL_STD:
         return ProbeResult([], stats)
     y = np.convolve(xs, np.full(width, 1.0 / width), mode="valid")
@@ -383,8 +397,10 @@ def slope_shift_probe(values, k: float = 3.0, max_return: float = 0.5) -> ProbeR
     for sign in (1, -1):
         for start, end in mask_to_intervals(sign * z > k):
             area = float(sign * excess[start:end].sum())
-            back = max(_opposite_area(excess, z, sign, max(0, start - 2 * width), start, k),
-                       _opposite_area(excess, z, sign, end, end + 2 * width, k))
+            back = max(
+                _opposite_area(excess, z, sign, max(0, start - 2 * width), start, k),
+                _opposite_area(excess, z, sign, end, end + 2 * width, k),
+            )
             near = np.r_[sign * z[max(0, start - width // 2) : start], sign * z[end : end + width // 2]]
             if end - start < width or back >= max_return * area or (near < -k).any():
                 continue
@@ -394,7 +410,12 @@ def slope_shift_probe(values, k: float = 3.0, max_return: float = 0.5) -> ProbeR
             above = start + np.flatnonzero(sign * z[start:end] > peak / 2)
             lo, hi = int(above[0]) + width, int(above[-1]) + 1 + width
             intervals.append((min(lo, xs.size - 1), xs.size if end == d.size else min(hi, xs.size)))
-    stats.update(slope_median=_units(baseline, scale), slope_spread=_units(spread, scale),
-                 max_slope_z=float(np.abs(z).max()), longest_run=longest, level_shift=_units(best_area, scale),
-                 return_ratio=best_return)
+    stats.update(
+        slope_median=_units(baseline, scale),
+        slope_spread=_units(spread, scale),
+        max_slope_z=float(np.abs(z).max()),
+        longest_run=longest,
+        level_shift=_units(best_area, scale),
+        return_ratio=best_return,
+    )
     return ProbeResult(sorted(intervals), stats)

@@ -34,12 +34,17 @@ DETECTOR_CLASS: dict[str, str] = {
     "none": NORMAL,
 }
 
-DETECTOR_PROBE: dict[str, str] = {"ksigma": "ksigma", "trend": "slope", "freq": "freq", "discord": "discord",
-                                  "spike": "spike"}
+DETECTOR_PROBE: dict[str, str] = {
+    "ksigma": "ksigma",
+    "trend": "slope",
+    "freq": "freq",
+    "discord": "discord",
+    "spike": "spike",
+}
 
 
 def spike_class(stats: dict[str, float], prefix: str = "") -> str:
-    """"global point" when most flagged samples lie beyond the range of the others, else "contextual point".
+    """ "global point" when most flagged samples lie beyond the range of the others, else "contextual point".
 
     ``stats``: the spike probe's (``prefix`` "") or a report's (``prefix`` "spike.")."""
     return "global point" if 2 * stats[prefix + "n_outside"] > stats[prefix + "n_flagged"] else "contextual point"

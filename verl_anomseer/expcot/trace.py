@@ -144,7 +144,9 @@ def render_clean(report: ProbeReport, length: int) -> str:
         conclusion = f"No anomalous interval is found: []. The series is {NORMAL}."
     else:
         found = _sentence(_ksigma_evidence(s)) + ", " if report.detector == "ksigma" else ""
-        reasoning += f" Decisive evidence ({report.detector}): {found}{_DECISIVE[report.detector]} {_spans(report.intervals)}."
+        reasoning += (
+            f" Decisive evidence ({report.detector}): {found}{_DECISIVE[report.detector]} {_spans(report.intervals)}."
+        )
         conclusion = f"The probes localize {_spans(report.intervals)} as a {report.label} anomaly."
     return _layout(observation, reasoning, conclusion)
 
@@ -158,7 +160,9 @@ def _check_ground_truth(length: int, category: str, intervals, label: str) -> li
     previous_end = 0
     for s, e in spans:
         if not (previous_end <= s < e <= length):
-            raise ValueError(f"ground-truth intervals must be sorted, disjoint, end-exclusive within [0, {length}]: {spans}")
+            raise ValueError(
+                f"ground-truth intervals must be sorted, disjoint, end-exclusive within [0, {length}]: {spans}"
+            )
         previous_end = e
     if (label == NORMAL) != (not spans):
         raise ValueError(f"label {label!r} does not fit {len(spans)} ground-truth interval(s)")
@@ -193,14 +197,20 @@ def faithful_trace(values, category: str, intervals, label: str) -> str:
     series = probes.denoise(x) if denoised else x
     scan = probes.ksigma_probe(series)
     detector = faithful_detector(category, scan.stats["max_z"])
-    probe = {"ksigma": lambda v: scan, "trend": probes.trend_probe, "freq": probes.freq_probe,
-             "discord": probes.discord_probe}[detector](series)
+    probe = {
+        "ksigma": lambda v: scan,
+        "trend": probes.trend_probe,
+        "freq": probes.freq_probe,
+        "discord": probes.discord_probe,
+    }[detector](series)
     s = {**_stats_for(scan, "ksigma"), **_stats_for(probe, detector)}
 
     observation = ""
     if denoised:
-        observation += (f"[Preprocess] The {category} series is denoised with a Savitzky-Golay filter "
-                        f"(window {probes.denoise_window(x.size)}, polyorder 2). ")
+        observation += (
+            f"[Preprocess] The {category} series is denoised with a Savitzky-Golay filter "
+            f"(window {probes.denoise_window(x.size)}, polyorder 2). "
+        )
     if gt:
         observation = f"Ground truth labels {_spans(gt)} as \\textit{{{label}}}. " + observation
         reasoning = _sentence(_CLASS_SENTENCE[label].format(gt=_spans(gt))) + f", a {label} anomaly. "
@@ -210,6 +220,8 @@ def faithful_trace(values, category: str, intervals, label: str) -> str:
         reasoning = "The ground truth marks no interval. "
         conclusion = "We report no interval, [], as the final localization for supervision."
     observation += _scan_sentence(s, robust=False)
-    reasoning += f"Detector evidence ({detector}): {_sentence(_EVIDENCE[detector](s))}, proposing {_spans(probe.intervals)}."
+    reasoning += (
+        f"Detector evidence ({detector}): {_sentence(_EVIDENCE[detector](s))}, proposing {_spans(probe.intervals)}."
+    )
     conclusion += f" For reference, the detector proposed {_spans(probe.intervals)}."
     return _layout(observation, reasoning, conclusion)

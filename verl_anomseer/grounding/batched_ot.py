@@ -86,7 +86,9 @@ def mass_entropy(masses: torch.Tensor) -> torch.Tensor:
     return -(masses * torch.log(torch.where(masses > 0, masses, 1.0))).sum(dim=-1)
 
 
-def _pad(sequences: Sequence[torch.Tensor], device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad(
+    sequences: Sequence[torch.Tensor], device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(P, T_max, D) zero-padded stack and its (P, T_max) validity mask."""
     longest = max(1, max(int(h.shape[0]) for h in sequences))
     dim = int(sequences[0].shape[1])

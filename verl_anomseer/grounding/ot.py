@@ -99,7 +99,9 @@ def _check_n_iter(n_iter: int) -> None:
 
 
 def sinkhorn_plan(a, b, C, eps: float = DEFAULT_EPS, n_iter: int = DEFAULT_N_ITER):
-    """Entropic OT plan ``diag(u) K diag(v)`` after ``n_iter`` iterations ``u = a/(Kv)``, ``v = b/(K^T u)`` from ``v = 1``.
+    """Entropic OT plan ``diag(u) K diag(v)``.
+
+    After ``n_iter`` iterations ``u = a/(Kv)``, ``v = b/(K^T u)`` from ``v = 1``.
 
     ``a`` (n,), ``b`` (m,) probability vectors, ``C`` (n, m) cost; torch or numpy (the result has the
     input's type). POT's Sinkhorn-Knopp updates ``v`` first, so it is run on the transposed problem

@@ -175,5 +175,12 @@ def parse_lenient(text: str, length: int) -> ParsedAnswer:
 
     raw_label = _last_block(text, "class")
     label = "" if raw_label is None else normalize_label(raw_label)
-    return assemble(intervals, label, answer_problem=problem, readable=readable, answer_ok=answer_ok,
-                    has_class=raw_label is not None, has_think=_has_block(text, "think"))
+    return assemble(
+        intervals,
+        label,
+        answer_problem=problem,
+        readable=readable,
+        answer_ok=answer_ok,
+        has_class=raw_label is not None,
+        has_think=_has_block(text, "think"),
+    )

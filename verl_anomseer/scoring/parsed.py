@@ -57,8 +57,16 @@ def interval_verdict(intervals: list, items: int, kept: int) -> tuple[bool, str 
     return True, (f"{items - kept} invalid item(s) dropped" if kept < items else None)
 
 
-def assemble(intervals: list[tuple[int, int]], label: str, *, answer_problem: str | None, readable: bool,
-             answer_ok: bool, has_class: bool, has_think: bool) -> ParsedAnswer:
+def assemble(
+    intervals: list[tuple[int, int]],
+    label: str,
+    *,
+    answer_problem: str | None,
+    readable: bool,
+    answer_ok: bool,
+    has_class: bool,
+    has_think: bool,
+) -> ParsedAnswer:
     """The :class:`ParsedAnswer`, format_ok = think and class blocks present and a readable answer; the reasons
     in a fixed order (answer, class, think)."""
     problems = [answer_problem] if answer_problem else []

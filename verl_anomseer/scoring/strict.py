@@ -34,8 +34,9 @@ from verl_anomseer.scoring.intervals import merge_intervals
 from verl_anomseer.scoring.parsed import ParsedAnswer, as_text, assemble, class_value, interval_verdict
 from verl_anomseer.series.taxonomy import CLASSES
 
-_TAGS = {t: (re.compile(f"<{t}>", re.IGNORECASE), re.compile(f"</{t}>", re.IGNORECASE))
-         for t in ("think", "answer", "class")}
+_TAGS = {
+    t: (re.compile(f"<{t}>", re.IGNORECASE), re.compile(f"</{t}>", re.IGNORECASE)) for t in ("think", "answer", "class")
+}
 _SHORT_CLASSES = {"contextual": "contextual point", "global": "global point"}
 _CLASS_SET = frozenset(CLASSES)
 _UNREADABLE = object()
@@ -68,8 +69,12 @@ def _literal(content: str) -> object:
         pass
     try:
         node = ast.parse(content, filename=_SOURCE, mode="eval").body
-        if (isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords
-                and ast.unparse(node.func) in ("array", "np.array", "numpy.array")):
+        if (
+            isinstance(node, ast.Call)
+            and len(node.args) == 1
+            and not node.keywords
+            and ast.unparse(node.func) in ("array", "np.array", "numpy.array")
+        ):
             node = node.args[0]
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
@@ -138,5 +143,12 @@ def parse_strict(text: str, length: int) -> ParsedAnswer:
     classes = _blocks(text, "class", first_only=True)
     label = strict_label(classes[0]) if classes else ""
     has_think = bool(_blocks(text, "think", first_only=True))
-    return assemble(intervals, label, answer_problem=problem, readable=readable, answer_ok=answer_ok,
-                    has_class=bool(classes), has_think=has_think)
+    return assemble(
+        intervals,
+        label,
+        answer_problem=problem,
+        readable=readable,
+        answer_ok=answer_ok,
+        has_class=bool(classes),
+        has_think=has_think,
+    )

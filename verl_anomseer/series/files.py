@@ -139,8 +139,14 @@ def _value_columns(path: Path, frame: pd.DataFrame, wanted: list[str] | None, la
             if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
                 raise _fail(path, f"value column {column!r} is not numeric (dtype {frame[column].dtype})")
         return list(wanted)
-    columns = [c for c in frame.columns if c != label and c.lower() not in TIME_NAMES
-               and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    columns = [
+        c
+        for c in frame.columns
+        if c != label
+        and c.lower() not in TIME_NAMES
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
+    ]
     if not columns:
         raise _fail(path, "has no numeric value column; name them with --value-columns")
     return columns
@@ -150,8 +156,11 @@ def _label_mask(path: Path, column: pd.Series) -> np.ndarray:
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isin(values, (0.0, 1.0)))
     if bad.size:
-        raise _fail(path, f"label column {column.name!r} must hold only 0 and 1; row {bad[0]} has "
-                          f"{column.iloc[bad[0]]!r} ({bad.size} such rows)")
+        raise _fail(
+            path,
+            f"label column {column.name!r} must hold only 0 and 1; row {bad[0]} has "
+            f"{column.iloc[bad[0]]!r} ({bad.size} such rows)",
+        )
     return values == 1.0
 
 
@@ -159,8 +168,11 @@ def _intervals_mask(path: Path, spans, rows: int, where: str) -> np.ndarray:
     if not isinstance(spans, list):
         raise _fail(path, f"intervals{where} must be a list of [start, end] pairs")
     for span in spans:
-        ok = (isinstance(span, list) and len(span) == 2
-              and all(isinstance(v, int) and not isinstance(v, bool) for v in span))
+        ok = (
+            isinstance(span, list)
+            and len(span) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in span)
+        )
         if not ok:
             raise _fail(path, f"intervals{where}: {span!r} is not an [int, int] pair")
         if not 0 <= span[0] < span[1] <= rows:
@@ -221,8 +233,11 @@ def read_series_file(
     filled = int(bad.sum())
     if filled and fill is None:
         row, col = np.argwhere(bad)[0]
-        raise _fail(path, f"{filled} NaN or infinite value(s), the first in column {columns[col]!r} at row {row}; "
-                          f"pass --fill {{{','.join(FILLS)}}} to fill them")
+        raise _fail(
+            path,
+            f"{filled} NaN or infinite value(s), the first in column {columns[col]!r} at row {row}; "
+            f"pass --fill {{{','.join(FILLS)}}} to fill them",
+        )
     if filled:
         if bad.all(axis=0).any():
             column = columns[int(np.flatnonzero(bad.all(axis=0))[0])]

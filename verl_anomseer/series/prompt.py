@@ -18,8 +18,10 @@ def build_prompt(length: int, channels: int = 1) -> str:
     if int(channels) == 1:
         what = f"a univariate time series of length {int(length)}"
     else:
-        what = (f"a multivariate time series of length {int(length)} with {int(channels)} channels, drawn as "
-                f"{int(channels)} stacked panels that share the x-axis (an anomaly in any channel counts)")
+        what = (
+            f"a multivariate time series of length {int(length)} with {int(channels)} channels, drawn as "
+            f"{int(channels)} stacked panels that share the x-axis (an anomaly in any channel counts)"
+        )
     anomaly_types = ", ".join(f'"{c}"' for c in ANOMALY_CLASSES)
     classes = ", ".join(CLASSES)
     return (

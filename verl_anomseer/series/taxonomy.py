@@ -12,7 +12,14 @@ ANOMALY_CLASSES: tuple[str, ...] = ("contextual point", "global point", "seasona
 CLASSES: tuple[str, ...] = ANOMALY_CLASSES + (NORMAL,)
 
 ANOMLLM_CATEGORIES: tuple[str, ...] = (
-    "range", "point", "freq", "trend", "flat-trend", "noisy-point", "noisy-freq", "noisy-trend",
+    "range",
+    "point",
+    "freq",
+    "trend",
+    "flat-trend",
+    "noisy-point",
+    "noisy-freq",
+    "noisy-trend",
 )
 VTA_CATEGORIES: tuple[str, ...] = ("global", "contextual", "seasonal", "trend", "shapelet")
 SUITES: dict[str, tuple[str, ...]] = {"anomllm": ANOMLLM_CATEGORIES, "vta": VTA_CATEGORIES}

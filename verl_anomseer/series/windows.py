@@ -28,8 +28,10 @@ def window_starts(rows: int, window: int, stride: int, allow_short: bool = False
         raise ValueError(f"window and stride must be positive; got window={window}, stride={stride}")
     if rows < window:
         if not allow_short:
-            raise ValueError(f"the series has {rows} rows, fewer than the window of {window}; lower --window "
-                             "or pass --allow-short to use the whole series as one shorter window")
+            raise ValueError(
+                f"the series has {rows} rows, fewer than the window of {window}; lower --window "
+                "or pass --allow-short to use the whole series as one shorter window"
+            )
         return [(0, rows)]
     starts = list(range(0, rows - window + 1, stride))
     if starts[-1] + window < rows:

@@ -54,7 +54,9 @@ def _section(config: Any, dotted: str) -> Any:
 
 def _reward_grounding(config: Mapping[str, Any]) -> Any:
     reward_fn = _section(config, "reward.custom_reward_function") or {}
-    return (reward_fn.get("reward_kwargs") or {}).get("grounding") if REWARD_MODULE in str(reward_fn.get("path")) else None
+    return (
+        (reward_fn.get("reward_kwargs") or {}).get("grounding") if REWARD_MODULE in str(reward_fn.get("path")) else None
+    )
 
 
 def require_grounding_source(config: Mapping[str, Any]) -> TimerPOSettings:

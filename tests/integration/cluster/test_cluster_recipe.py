@@ -27,8 +27,13 @@ def documented_overrides() -> list[str]:
     section = DOC.read_text().split("### Qwen2.5-VL-7B on 2 x 8 GPUs", 1)[1]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
     words = shlex.split(block.replace("\\\n", " "))
-    assert words[:5] == ["RAY_AUTH_MODE=token", "python", "-m", "verl.trainer.main_ppo",
-                         "--config-path=pkg://verl_anomseer.recipes"]
+    assert words[:5] == [
+        "RAY_AUTH_MODE=token",
+        "python",
+        "-m",
+        "verl.trainer.main_ppo",
+        "--config-path=pkg://verl_anomseer.recipes",
+    ]
     assert words[5] == f"--config-name={RECIPE}"
     return words[6:]
 
@@ -37,7 +42,9 @@ def documented_overrides() -> list[str]:
 def printed(tmp_path_factory) -> tuple[dict, dict]:
     """(the recipe as shipped, the recipe with the documented overrides), as main_ppo's CLI prints them."""
     cwd = tmp_path_factory.mktemp("cli")
-    return printed_job_configs([RECIPE], cwd)[RECIPE], printed_job_configs([RECIPE], cwd, documented_overrides())[RECIPE]
+    return printed_job_configs([RECIPE], cwd)[RECIPE], printed_job_configs([RECIPE], cwd, documented_overrides())[
+        RECIPE
+    ]
 
 
 def _without_address(printed: dict):
@@ -50,11 +57,20 @@ def _without_address(printed: dict):
 def test_the_documented_command_is_the_8gpu_recipe_on_two_nodes(printed):
     shipped, documented = map(leaves, printed)
     changed = {key for key in shipped.keys() | documented.keys() if shipped.get(key) != documented.get(key)}
-    assert changed == {ADDRESS, "trainer.nnodes", "trainer.experiment_name", "actor_rollout_ref.model.path",
-                       "data.train_files", "data.val_files", "trainer.default_local_dir"}
+    assert changed == {
+        ADDRESS,
+        "trainer.nnodes",
+        "trainer.experiment_name",
+        "actor_rollout_ref.model.path",
+        "data.train_files",
+        "data.val_files",
+        "trainer.default_local_dir",
+    }
     assert (documented["trainer.nnodes"], documented["trainer.n_gpus_per_node"]) == (2, 8)
-    assert all(str(documented[key]).startswith("/shared/") for key in changed - {ADDRESS, "trainer.nnodes",
-                                                                                 "trainer.experiment_name"})
+    assert all(
+        str(documented[key]).startswith("/shared/")
+        for key in changed - {ADDRESS, "trainer.nnodes", "trainer.experiment_name"}
+    )
 
 
 def test_accepted_at_2x8_gpus(printed):

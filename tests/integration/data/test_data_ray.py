@@ -28,8 +28,17 @@ def series_csv(tmp_path_factory):
 
 
 def test_ray_build_gives_byte_identical_parquet(tmp_path, series_csv):
-    args = ["--suite", "files", "--input", str(series_csv), "--window", "500", "--anomaly-class", "global point",
-            "--no-progress"]
+    args = [
+        "--suite",
+        "files",
+        "--input",
+        str(series_csv),
+        "--window",
+        "500",
+        "--anomaly-class",
+        "global point",
+        "--no-progress",
+    ]
     assert build([*args, "--workers", "1", "--out", str(tmp_path / "one")]) == 0
     assert build([*args, "--ray", "local", "--out", str(tmp_path / "ray")]) == 0
     assert (tmp_path / "one" / "test.parquet").read_bytes() == (tmp_path / "ray" / "test.parquet").read_bytes()

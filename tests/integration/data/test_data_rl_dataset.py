@@ -98,8 +98,28 @@ def test_imported_multivariate_rows_load_and_score(tmp_path, tiny_vl_model):
     frame.loc[300:309, "label"] = 1
     frame.to_csv(tmp_path / "plant.csv", index=False)
     out = tmp_path / "imported"
-    assert main(["--suite", "files", "--input", str(tmp_path / "plant.csv"), "--window", "500", "--split", "train",
-                 "--anomaly-class", "global point", "--workers", "1", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--suite",
+                "files",
+                "--input",
+                str(tmp_path / "plant.csv"),
+                "--window",
+                "500",
+                "--split",
+                "train",
+                "--anomaly-class",
+                "global point",
+                "--workers",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     processor, tokenizer = _processor_and_tokenizer(tiny_vl_model)
     dataset = create_rl_dataset([str(out / "train.parquet")], _data_config(tmp_path), tokenizer, processor)
     assert len(dataset) == 2

@@ -80,7 +80,23 @@ def eval_parquet(tmp_path_factory):
     from verl_anomseer.data.build import main as build_main
 
     out = tmp_path_factory.mktemp("eval_data") / "data"
-    argv = ["--out", str(out), "--categories", "range", "point", "freq", "noisy-trend", "--train-per-category", "1",
-            "--test-per-category", "3", "--length", "400", "--workers", "1", "--no-progress"]
+    argv = [
+        "--out",
+        str(out),
+        "--categories",
+        "range",
+        "point",
+        "freq",
+        "noisy-trend",
+        "--train-per-category",
+        "1",
+        "--test-per-category",
+        "3",
+        "--length",
+        "400",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     assert build_main(argv) == 0
     return out / "test.parquet"

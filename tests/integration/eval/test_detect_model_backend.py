@@ -29,12 +29,14 @@ def test_model_answers_map_back_to_file_rows(tmp_path, fake_openai):
     for w in windows:  # each window "sees" rows 1200-1209 if they are in it, and says so in its own coordinates
         spans = [[1200 - w.start, 1210 - w.start]] if w.start <= 1200 < w.end else []
         fake_openai.answers[render_panels_png(w.values)] = (
-            f"<think>look</think><answer>{spans}</answer><class>{'trend' if spans else 'normal'}</class>")
+            f"<think>look</think><answer>{spans}</answer><class>{'trend' if spans else 'normal'}</class>"
+        )
     out = tmp_path / "out"
     assert main([str(path), "--model", "fake-vl", "--backend", "openai", "--out", str(out), "--no-progress"]) == 0
     table = pd.read_csv(out / "anomalies.csv")
-    assert table.to_dict("records") == [{"file": "m.csv", "column": "a+b", "start": 1200, "end": 1210,
-                                         "label": "trend"}]
+    assert table.to_dict("records") == [
+        {"file": "m.csv", "column": "a+b", "start": 1200, "end": 1210, "label": "trend"}
+    ]
     prompts = [r["payload"]["messages"][0]["content"] for r in fake_openai.requests]
     assert len(prompts) == 3 and all("2 channels" in p[-1]["text"] for p in prompts)
 
@@ -45,8 +47,24 @@ def test_hf_backend_answers_every_window_with_the_real_processor(tmp_path, tiny_
     t = np.arange(1200)
     pd.DataFrame({"a": np.sin(t / 9), "b": np.cos(t / 5)}).to_csv(tmp_path / "h.csv", index=False)
     out = tmp_path / "out"
-    argv = [str(tmp_path / "h.csv"), "--model", str(tiny_vl_model), "--backend", "hf", "--device", "cpu",
-            "--max-new-tokens", "8", "--window", "600", "--stride", "600", "--out", str(out), "--no-progress"]
+    argv = [
+        str(tmp_path / "h.csv"),
+        "--model",
+        str(tiny_vl_model),
+        "--backend",
+        "hf",
+        "--device",
+        "cpu",
+        "--max-new-tokens",
+        "8",
+        "--window",
+        "600",
+        "--stride",
+        "600",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     records = [json.loads(line) for line in (out / "windows.jsonl").read_text().splitlines()]
     assert [(r["start"], r["end"]) for r in records] == [(0, 600), (600, 1200)]

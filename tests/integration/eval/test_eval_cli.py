@@ -17,8 +17,12 @@ from verl_anomseer.scoring.reward import compute_score
 
 pytestmark = pytest.mark.integration
 PNG = b"\x89PNG\r\n\x1a\n"
-PAPER = {"Freq": ["freq", "noisy-freq"], "Trend": ["trend", "flat-trend", "noisy-trend"], "Range": ["range"],
-         "Point": ["point", "noisy-point"]}
+PAPER = {
+    "Freq": ["freq", "noisy-freq"],
+    "Trend": ["trend", "flat-trend", "noisy-trend"],
+    "Range": ["range"],
+    "Point": ["point", "noisy-point"],
+}
 
 
 def read_jsonl(path: Path) -> pd.DataFrame:
@@ -52,8 +56,9 @@ def assert_report_matches_jsonl(out: Path) -> None:
 @pytest.mark.parametrize("detector", ["probes", "discord", "iforest", "ksigma"])
 def test_every_detector_produces_the_report(eval_parquet, tmp_path, detector):
     out = tmp_path / detector
-    assert cli.main(["--data", str(eval_parquet), "--backend", "detector", "--detector", detector,
-                     "--out", str(out)]) == 0
+    assert (
+        cli.main(["--data", str(eval_parquet), "--backend", "detector", "--detector", detector, "--out", str(out)]) == 0
+    )
     preds = read_jsonl(out / "predictions.jsonl")
     assert len(preds) == 12 and preds["series_id"].is_unique
     for row in preds.itertuples():  # each record is the training reward of its own text
@@ -74,8 +79,23 @@ def test_detector_workers_give_the_same_predictions(eval_parquet, tmp_path):
     texts = {}
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
-        assert cli.main(["--data", str(eval_parquet), "--backend", "detector", "--detector", "probes",
-                         "--workers", str(workers), "--out", str(out)]) == 0
+        assert (
+            cli.main(
+                [
+                    "--data",
+                    str(eval_parquet),
+                    "--backend",
+                    "detector",
+                    "--detector",
+                    "probes",
+                    "--workers",
+                    str(workers),
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         texts[workers] = read_jsonl(out / "predictions.jsonl")[["series_id", "text"]].values.tolist()
     assert texts[1] == texts[2]
 
@@ -122,11 +142,28 @@ def test_parquet_without_required_columns_fails_before_work(tmp_path, capsys):
 
 def test_resume_with_other_settings_is_refused(eval_parquet, tmp_path, capsys):
     out = tmp_path / "out"
-    assert cli.main(["--data", str(eval_parquet), "--backend", "detector", "--detector", "ksigma", "--out", str(out),
-                     "--limit", "2"]) == 0
+    assert (
+        cli.main(
+            [
+                "--data",
+                str(eval_parquet),
+                "--backend",
+                "detector",
+                "--detector",
+                "ksigma",
+                "--out",
+                str(out),
+                "--limit",
+                "2",
+            ]
+        )
+        == 0
+    )
     before = (out / "predictions.jsonl").read_bytes()
-    assert cli.main(["--data", str(eval_parquet), "--backend", "detector", "--detector", "discord",
-                     "--out", str(out)]) == 2
+    assert (
+        cli.main(["--data", str(eval_parquet), "--backend", "detector", "--detector", "discord", "--out", str(out)])
+        == 2
+    )
     assert "other settings" in capsys.readouterr().err
     other = tmp_path / "other.parquet"  # same rows, another file: e.g. a rebuilt split
     pq.write_table(pq.read_table(eval_parquet).slice(0, 6), other)
@@ -135,15 +172,18 @@ def test_resume_with_other_settings_is_refused(eval_parquet, tmp_path, capsys):
     assert (out / "predictions.jsonl").read_bytes() == before
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--backend", "detector"], "needs --detector"),
-    (["--backend", "hf"], "needs --model"),
-    (["--backend", "hf", "--model", "m", "--seeds", "0", "1"], "greedy decoding"),
-    (["--backend", "openai", "--model", "m", "--top-p", "0"], "--top-p"),
-    (["--backend", "detector", "--detector", "ksigma", "--limit", "0"], "must be > 0"),
-    (["--backend", "tgi"], "invalid choice"),
-    (["--backend", "detector", "--detector", "ksigma", "--parser", "loose"], "argument --parser: invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--backend", "detector"], "needs --detector"),
+        (["--backend", "hf"], "needs --model"),
+        (["--backend", "hf", "--model", "m", "--seeds", "0", "1"], "greedy decoding"),
+        (["--backend", "openai", "--model", "m", "--top-p", "0"], "--top-p"),
+        (["--backend", "detector", "--detector", "ksigma", "--limit", "0"], "must be > 0"),
+        (["--backend", "tgi"], "invalid choice"),
+        (["--backend", "detector", "--detector", "ksigma", "--parser", "loose"], "argument --parser: invalid choice"),
+    ],
+)
 def test_bad_arguments_are_one_line_exit_2(tmp_path, capsys, argv, message):
     assert cli.main(["--data", str(tmp_path / "x.parquet"), "--out", str(tmp_path / "o"), *argv]) == 2
     err = capsys.readouterr().err.strip()
@@ -179,6 +219,19 @@ def test_the_parser_is_chosen_recorded_and_part_of_the_run_settings(eval_parquet
 
 
 def test_missing_data_file_is_a_clear_error(tmp_path, capsys):
-    assert cli.main(["--data", str(tmp_path / "none.parquet"), "--backend", "detector", "--detector", "ksigma",
-                     "--out", str(tmp_path / "o")]) == 2
+    assert (
+        cli.main(
+            [
+                "--data",
+                str(tmp_path / "none.parquet"),
+                "--backend",
+                "detector",
+                "--detector",
+                "ksigma",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "no such file" in capsys.readouterr().err

@@ -26,8 +26,25 @@ def test_openai_backend_scores_good_and_unreadable_answers(eval_parquet, fake_op
             good_images |= {image} if i % 2 == 0 else set()
     fake_openai.failures = [503]
     out = tmp_path / "out"
-    assert cli.main(["--data", str(eval_parquet), "--backend", "openai", "--model", "fake-vl", "--out", str(out),
-                     "--concurrency", "3", "--rate-limit", "200"]) == 0
+    assert (
+        cli.main(
+            [
+                "--data",
+                str(eval_parquet),
+                "--backend",
+                "openai",
+                "--model",
+                "fake-vl",
+                "--out",
+                str(out),
+                "--concurrency",
+                "3",
+                "--rate-limit",
+                "200",
+            ]
+        )
+        == 0
+    )
     preds = pd.read_json(out / "predictions.jsonl", lines=True, dtype=False).set_index("series_id")
     assert len(preds) == len(rows) == 12
     for row in rows:
@@ -44,8 +61,20 @@ def test_endpoint_failing_mid_run_keeps_what_was_written_and_resumes(eval_parque
     fake_openai.answers = {r["images"][0]["bytes"]: "<answer>[]</answer>" for r in rows}
     fake_openai.broken_images = {rows[-1]["images"][0]["bytes"]}
     out = tmp_path / "out"
-    argv = ["--data", str(eval_parquet), "--backend", "openai", "--model", "fake-vl", "--out", str(out),
-            "--concurrency", "1", "--max-retries", "1"]
+    argv = [
+        "--data",
+        str(eval_parquet),
+        "--backend",
+        "openai",
+        "--model",
+        "fake-vl",
+        "--out",
+        str(out),
+        "--concurrency",
+        "1",
+        "--max-retries",
+        "1",
+    ]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "HTTP 500 after 2 attempts" in err and "rerun the same command to resume" in err
@@ -64,15 +93,40 @@ def test_unreachable_endpoint_fails_before_any_work(eval_parquet, tmp_path, monk
         port = sock.getsockname()[1]
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
     out = tmp_path / "out"
-    assert cli.main(["--data", str(eval_parquet), "--backend", "openai", "--model", "m", "--out", str(out),
-                     "--timeout", "5"]) == 2
+    assert (
+        cli.main(
+            ["--data", str(eval_parquet), "--backend", "openai", "--model", "m", "--out", str(out), "--timeout", "5"]
+        )
+        == 2
+    )
     assert "cannot reach the endpoint" in capsys.readouterr().err and not out.exists()
 
 
 def test_hf_backend_end_to_end_with_the_tiny_model(eval_parquet, tiny_vl_model, tmp_path):
     out = tmp_path / "out"
-    assert cli.main(["--data", str(eval_parquet), "--backend", "hf", "--model", str(tiny_vl_model), "--out", str(out),
-                     "--limit", "3", "--batch-size", "2", "--max-new-tokens", "8", "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                "--data",
+                str(eval_parquet),
+                "--backend",
+                "hf",
+                "--model",
+                str(tiny_vl_model),
+                "--out",
+                str(out),
+                "--limit",
+                "3",
+                "--batch-size",
+                "2",
+                "--max-new-tokens",
+                "8",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     preds = pd.read_json(out / "predictions.jsonl", lines=True, dtype=False)
     assert len(preds) == 3
     for rec in preds.itertuples():  # whatever the random model wrote is scored exactly as the reward scores it
@@ -84,16 +138,35 @@ def test_hf_backend_end_to_end_with_the_tiny_model(eval_parquet, tiny_vl_model, 
 
 def test_model_that_does_not_load_fails_before_any_work(eval_parquet, tmp_path, capsys):
     out = tmp_path / "out"
-    assert cli.main(["--data", str(eval_parquet), "--backend", "hf", "--model", str(tmp_path / "nope"),
-                     "--out", str(out), "--device", "cpu"]) == 2
+    assert (
+        cli.main(
+            [
+                "--data",
+                str(eval_parquet),
+                "--backend",
+                "hf",
+                "--model",
+                str(tmp_path / "nope"),
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "does not load" in err and not out.exists()
 
 
 def test_vllm_backend_without_vllm_is_a_clear_error(eval_parquet, tmp_path, capsys):
     out = tmp_path / "out"
-    assert cli.main(["--data", str(eval_parquet), "--backend", "vllm", "--model", str(tmp_path / "nope"),
-                     "--out", str(out)]) == 2
+    assert (
+        cli.main(
+            ["--data", str(eval_parquet), "--backend", "vllm", "--model", str(tmp_path / "nope"), "--out", str(out)]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and ("vllm is not installed" in err or "vLLM could not load" in err)
     assert not out.exists()

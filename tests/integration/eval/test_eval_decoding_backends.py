@@ -70,16 +70,24 @@ def test_vllm_requests_are_the_hf_backends_prompts_and_plots(tiny_vl_model, few)
     assert [r["multi_modal_data"]["image"].tobytes() for r in requests] == [plot_image(s).tobytes() for s in batch]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--backend", "openai", "--model", "m", "--top-k", "5"], "--top-k applies to --backend hf or vllm"),
-    (["--backend", "hf", "--model", "m", "--top-k", "0"], "--top-k must be -1 (off) or >= 1"),
-    (["--backend", "hf", "--model", "m", "--tensor-parallel-size", "2"], "--tensor-parallel-size applies to --backend vllm"),
-    (["--backend", "hf", "--model", "m", "--max-model-len", "4096"], "--max-model-len applies to --backend vllm"),
-    (["--backend", "vllm", "--model", "m", "--generation-config", "--temperature", "0.4"],
-     "--generation-config takes the sampling settings from the checkpoint: drop --temperature"),
-    (["--backend", "hf", "--model", "m", "--repetition-penalty", "0"], "must be > 0"),
-    (["--backend", "hf", "--model", "m", "--dtype", "int4"], "argument --dtype: invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--backend", "openai", "--model", "m", "--top-k", "5"], "--top-k applies to --backend hf or vllm"),
+        (["--backend", "hf", "--model", "m", "--top-k", "0"], "--top-k must be -1 (off) or >= 1"),
+        (
+            ["--backend", "hf", "--model", "m", "--tensor-parallel-size", "2"],
+            "--tensor-parallel-size applies to --backend vllm",
+        ),
+        (["--backend", "hf", "--model", "m", "--max-model-len", "4096"], "--max-model-len applies to --backend vllm"),
+        (
+            ["--backend", "vllm", "--model", "m", "--generation-config", "--temperature", "0.4"],
+            "--generation-config takes the sampling settings from the checkpoint: drop --temperature",
+        ),
+        (["--backend", "hf", "--model", "m", "--repetition-penalty", "0"], "must be > 0"),
+        (["--backend", "hf", "--model", "m", "--dtype", "int4"], "argument --dtype: invalid choice"),
+    ],
+)
 def test_bad_sampling_flags_are_one_line_exit_2(tmp_path, capsys, argv, message):
     assert cli.main(["--data", str(tmp_path / "x.parquet"), "--out", str(tmp_path / "o"), *argv]) == 2
     err = capsys.readouterr().err.strip()
@@ -89,11 +97,54 @@ def test_bad_sampling_flags_are_one_line_exit_2(tmp_path, capsys, argv, message)
 
 def test_the_run_records_every_sampling_setting(eval_parquet, tiny_vl_model, tmp_path):
     out = tmp_path / "out"
-    assert cli.main(["--data", str(eval_parquet), "--backend", "hf", "--model", str(tiny_vl_model), "--out", str(out),
-                     "--limit", "2", "--max-new-tokens", "4", "--device", "cpu", "--temperature", "0.4",
-                     "--top-k", "20", "--seeds", "0", "1", "--dtype", "float32"]) == 0
+    assert (
+        cli.main(
+            [
+                "--data",
+                str(eval_parquet),
+                "--backend",
+                "hf",
+                "--model",
+                str(tiny_vl_model),
+                "--out",
+                str(out),
+                "--limit",
+                "2",
+                "--max-new-tokens",
+                "4",
+                "--device",
+                "cpu",
+                "--temperature",
+                "0.4",
+                "--top-k",
+                "20",
+                "--seeds",
+                "0",
+                "1",
+                "--dtype",
+                "float32",
+            ]
+        )
+        == 0
+    )
     run = json.loads((out / "run.json").read_text())
-    assert {k: run[k] for k in ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens",
-                                "use_generation_config", "dtype")} == {
-        "temperature": 0.4, "top_p": 1.0, "top_k": 20, "repetition_penalty": 1.0, "max_new_tokens": 4,
-        "use_generation_config": False, "dtype": "float32"}
+    assert {
+        k: run[k]
+        for k in (
+            "temperature",
+            "top_p",
+            "top_k",
+            "repetition_penalty",
+            "max_new_tokens",
+            "use_generation_config",
+            "dtype",
+        )
+    } == {
+        "temperature": 0.4,
+        "top_p": 1.0,
+        "top_k": 20,
+        "repetition_penalty": 1.0,
+        "max_new_tokens": 4,
+        "use_generation_config": False,
+        "dtype": "float32",
+    }

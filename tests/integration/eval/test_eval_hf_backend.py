@@ -31,9 +31,19 @@ def samples(n=3):
     for i in range(n):
         values = np.sin(np.arange(200) * 0.05 * (i + 1))
         prompt = "<image>\nFind the anomalies." + " Be brief." * i  # different lengths: exercises left padding
-        out.append(Sample(series_id=f"s{i}", suite="anomllm", category="point", data_source="anomseer/anomllm/point",
-                          prompt=prompt, image=png(values), values=values,
-                          ground_truth={"intervals": [], "label": "normal", "length": 200}, extra_info={}))
+        out.append(
+            Sample(
+                series_id=f"s{i}",
+                suite="anomllm",
+                category="point",
+                data_source="anomseer/anomllm/point",
+                prompt=prompt,
+                image=png(values),
+                values=values,
+                ground_truth={"intervals": [], "label": "normal", "length": 200},
+                extra_info={},
+            )
+        )
     return out
 
 

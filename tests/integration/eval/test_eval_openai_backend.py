@@ -16,9 +16,17 @@ pytestmark = pytest.mark.integration
 
 
 def sample(i: int) -> Sample:
-    return Sample(series_id=f"s{i}", suite="anomllm", category="range", data_source="anomseer/anomllm/range",
-                  prompt=f"<image>\nSeries {i} of length 100.", image=f"PNG-{i}".encode(), values=np.zeros(100),
-                  ground_truth={"intervals": [], "label": "normal", "length": 100}, extra_info={})
+    return Sample(
+        series_id=f"s{i}",
+        suite="anomllm",
+        category="range",
+        data_source="anomseer/anomllm/range",
+        prompt=f"<image>\nSeries {i} of length 100.",
+        image=f"PNG-{i}".encode(),
+        values=np.zeros(100),
+        ground_truth={"intervals": [], "label": "normal", "length": 100},
+        extra_info={},
+    )
 
 
 def test_generate_sends_image_and_retries_transient_errors(fake_openai):

@@ -26,7 +26,10 @@ EXPECTED = {
     "cpu_smoke": (None, MICRO, MICRO),
 }
 AUTHORS_LAYOUT = (TP, None, None)
-SDPA_KEYS = ("actor_rollout_ref.model.use_remove_padding", "actor_rollout_ref.model.override_config.attn_implementation")
+SDPA_KEYS = (
+    "actor_rollout_ref.model.use_remove_padding",
+    "actor_rollout_ref.model.override_config.attn_implementation",
+)
 SDPA = dict(zip(SDPA_KEYS, (False, "sdpa")))
 
 
@@ -46,7 +49,8 @@ def _at(printed: dict, name: str, gpus: int, **overrides):
 
 def test_each_printed_config_is_its_own_recipe(printed):
     assert {name: config["trainer"]["experiment_name"] for name, config in printed.items()} == {
-        name: name for name in recipe_names()}
+        name: name for name in recipe_names()
+    }
 
 
 @pytest.mark.parametrize("name", recipe_names())
@@ -71,8 +75,9 @@ def test_the_1gpu_recipe_has_one_replica_and_leaves_remove_padding_to_flash_attn
     assert rollout_replicas(config) == 1
     assert config.actor_rollout_ref.model.use_remove_padding is flash_attn_importable()
     assert config.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
-    assert needs_flash_attn(config) == ([] if not flash_attn_importable() else
-                                        ["actor_rollout_ref.model.use_remove_padding=true"])
+    assert needs_flash_attn(config) == (
+        [] if not flash_attn_importable() else ["actor_rollout_ref.model.use_remove_padding=true"]
+    )
 
 
 def test_the_authors_recipe_runs_as_shipped_and_remove_padding_follows_flash_attn(printed):
@@ -98,4 +103,5 @@ def test_a_real_main_ppo_refuses_a_batch_it_cannot_split_before_ray_starts(tmp_p
     result = run_cpu_smoke(tmp_path, "trainer.n_gpus_per_node=4")
     assert_refused_before_ray(result, tmp_path)
     assert "LaunchConfigError: actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8 does not divide the 4" in (
-        result.stderr), (result.stdout + result.stderr)[-3000:]
+        result.stderr
+    ), (result.stdout + result.stderr)[-3000:]

@@ -21,7 +21,12 @@ pytestmark = pytest.mark.integration
 BASE = "timerpo_qwen2_5_vl_3b"
 MINILM_GROUNDING = {"similarity": "ot", "encoder": "minilm", "eps": 0.08, "n_iter": 50, "tau": 0.5}
 POLICY_GROUNDING = {
-    "source": "policy", "similarity": "ot", "eps": 0.08, "n_iter": 50, "tau": 0.5, "max_reference_tokens": 512,
+    "source": "policy",
+    "similarity": "ot",
+    "eps": 0.08,
+    "n_iter": 50,
+    "tau": 0.5,
+    "max_reference_tokens": 512,
 }
 ABSENT = "<absent>"
 # recipe -> the only leaves (besides trainer.experiment_name) that differ from the 3B TimerPO recipe
@@ -100,9 +105,21 @@ def _cli_config(tmp_path, name: str, *overrides: str) -> dict:
     """The job config printed by `python -m verl.trainer.main_ppo --config-path=pkg://verl_anomseer.recipes
     --config-name=NAME --cfg job OVERRIDES` (about 10 s: a real CLI process)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "verl.trainer.main_ppo", "--config-path=pkg://verl_anomseer.recipes",
-         f"--config-name={name}", "--cfg", "job", *overrides],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": "1"}, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "verl.trainer.main_ppo",
+            "--config-path=pkg://verl_anomseer.recipes",
+            f"--config-name={name}",
+            "--cfg",
+            "job",
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HYDRA_FULL_ERROR": "1"},
+        cwd=tmp_path,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -122,7 +139,10 @@ def test_a_cli_override_lands_on_a_dotted_recipe_name(tmp_path):
     cfg = _cli_config(tmp_path, name, "algorithm.timerpo.projection=conflict")
     assert cfg["algorithm"]["adv_estimator"] == "timerpo"
     assert cfg["algorithm"]["timerpo"] == {
-        "alpha": 0.5, "projection": "conflict", "norm_by_std": False, "grounding_key": "grounding",
+        "alpha": 0.5,
+        "projection": "conflict",
+        "norm_by_std": False,
+        "grounding_key": "grounding",
         "grounding": POLICY_GROUNDING,
     }
     assert cfg["trainer"]["experiment_name"] == name

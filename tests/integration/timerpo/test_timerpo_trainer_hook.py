@@ -38,12 +38,24 @@ def _trajectories():
         rm[-1] = reward
         info = {"score": reward} | ({} if grounding is None else {"grounding": grounding})
         keys.append(f"{uid}_{session}_0")
-        fields.append({"uid": uid, "response_mask": torch.ones(length, dtype=torch.int64), "rm_scores": rm,
-                       "extra_fields": {"reward_extra_info": info}})
+        fields.append(
+            {
+                "uid": uid,
+                "response_mask": torch.ones(length, dtype=torch.int64),
+                "rm_scores": rm,
+                "extra_fields": {"reward_extra_info": info},
+            }
+        )
     for i in range(2):  # padding copies the first sample's extra fields, zero mask and reward (padding_utils)
         keys.append(f"{PAD_UID}_{i}_0")
-        fields.append({"uid": PAD_UID, "response_mask": torch.zeros(1, dtype=torch.int64), "rm_scores": torch.zeros(1),
-                       "extra_fields": fields[0]["extra_fields"]})
+        fields.append(
+            {
+                "uid": PAD_UID,
+                "response_mask": torch.zeros(1, dtype=torch.int64),
+                "rm_scores": torch.zeros(1),
+                "extra_fields": fields[0]["extra_fields"],
+            }
+        )
     return keys, fields
 
 
@@ -179,7 +191,9 @@ def _put_policy_columns(tq, partition):
     nan = float("nan")
     columns = [
         {
-            aw.SCORE_FIELD: torch.tensor(f["extra_fields"]["reward_extra_info"].get("grounding", nan), dtype=torch.float64),
+            aw.SCORE_FIELD: torch.tensor(
+                f["extra_fields"]["reward_extra_info"].get("grounding", nan), dtype=torch.float64
+            ),
             aw.ENTROPY_RESPONSE_FIELD: torch.tensor(1.5 if f["response_mask"].any() else nan, dtype=torch.float64),
             aw.ENTROPY_REFERENCE_FIELD: torch.tensor(2.5, dtype=torch.float64),
             aw.SECONDS_FIELD: torch.tensor(0.25 + 0.5 * (i % 2), dtype=torch.float64),
@@ -234,8 +248,13 @@ def test_policy_source_serves_the_actor_role_with_the_grounding_worker():
 def test_alpha_zero_run_equals_verls_grpo_step_and_logs_grounding(transfer_queue, source):
     from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
 
-    timerpo = compose_ppo(["algorithm.adv_estimator=timerpo", "+algorithm.timerpo.alpha=0.0",
-                           f"+algorithm.timerpo.grounding.source={source}"])
+    timerpo = compose_ppo(
+        [
+            "algorithm.adv_estimator=timerpo",
+            "+algorithm.timerpo.alpha=0.0",
+            f"+algorithm.timerpo.grounding.source={source}",
+        ]
+    )
     grpo = compose_ppo(["algorithm.adv_estimator=grpo", "algorithm.norm_adv_by_std_in_grpo=false"])
     put = _put_policy_columns if source == "policy" else _put
     ours, theirs = put(transfer_queue, f"train_alpha0_{source}"), _put(transfer_queue, f"train_alpha0_grpo_{source}")

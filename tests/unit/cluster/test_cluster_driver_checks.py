@@ -17,16 +17,27 @@ from verl.trainer.constants_ppo import get_ppo_ray_runtime_env
 from verl_anomseer import cluster
 from verl_anomseer.cluster import ClusterConfigError
 
-ABSOLUTE = ("actor_rollout_ref.model.path=/shared/model", "data.train_files=/shared/train.parquet",
-            "data.val_files=/shared/test.parquet")
-JOIN = ("+ray_kwargs.ray_init.address=10.0.0.1:6379", "ray_kwargs.ray_init.num_cpus=null",
-        "ray_kwargs.ray_init.num_gpus=null")
+ABSOLUTE = (
+    "actor_rollout_ref.model.path=/shared/model",
+    "data.train_files=/shared/train.parquet",
+    "data.val_files=/shared/test.parquet",
+)
+JOIN = (
+    "+ray_kwargs.ray_init.address=10.0.0.1:6379",
+    "ray_kwargs.ray_init.num_cpus=null",
+    "ray_kwargs.ray_init.num_gpus=null",
+)
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in (*cluster.FORWARDED_ENV_VARS, *cluster.VERL_ENV_VARS, *cluster.LOOPBACK_ENV, "RAY_ADDRESS",
-                 "RAY_AUTH_MODE"):
+    for name in (
+        *cluster.FORWARDED_ENV_VARS,
+        *cluster.VERL_ENV_VARS,
+        *cluster.LOOPBACK_ENV,
+        "RAY_ADDRESS",
+        "RAY_AUTH_MODE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -52,8 +63,10 @@ def test_project_variables_reach_the_jobs_runtime_env(monkeypatch):
 
 def test_a_value_the_user_passed_wins_and_other_user_variables_stay(monkeypatch):
     monkeypatch.setenv("VERL_ANOMSEER_CPU", "1")
-    cfg = _smoke("+ray_kwargs.ray_init.runtime_env.env_vars.VERL_ANOMSEER_CPU='0'",
-                 "+ray_kwargs.ray_init.runtime_env.env_vars.OTHER='x'")
+    cfg = _smoke(
+        "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_ANOMSEER_CPU='0'",
+        "+ray_kwargs.ray_init.runtime_env.env_vars.OTHER='x'",
+    )
     assert cluster.forward_env(cfg) == {}
     env_vars = _runtime_env_as_verl_merges_it(cfg)["env_vars"]
     assert (env_vars["VERL_ANOMSEER_CPU"], env_vars["OTHER"]) == ("0", "x")
@@ -116,20 +129,32 @@ def test_one_node_accepts_relative_paths_and_warns_about_nothing(caplog):
 
 
 def test_multi_node_warns_naming_every_output_folder(caplog):
-    cfg = _smoke(*ABSOLUTE, "trainer.nnodes=2", "trainer.rollout_data_dir=/shared/rollouts",
-                 "trainer.validation_data_dir=hdfs://nn/val")
+    cfg = _smoke(
+        *ABSOLUTE,
+        "trainer.nnodes=2",
+        "trainer.rollout_data_dir=/shared/rollouts",
+        "trainer.validation_data_dir=hdfs://nn/val",
+    )
     with caplog.at_level(logging.WARNING, logger="verl_anomseer.cluster"):
         warnings = cluster.check_shared_paths(cfg)
-    assert [w.split("=")[0] for w in warnings] == ["verl_anomseer: trainer.default_local_dir",
-                                                   "verl_anomseer: trainer.rollout_data_dir"]
+    assert [w.split("=")[0] for w in warnings] == [
+        "verl_anomseer: trainer.default_local_dir",
+        "verl_anomseer: trainer.rollout_data_dir",
+    ]
     assert "(relative: resolved in each worker's working directory)" in warnings[0]
     assert "mounted at this same path on every node" in warnings[1] and "relative" not in warnings[1]
     assert [r.getMessage() for r in caplog.records] == warnings
 
 
 def test_uris_are_not_local_paths():
-    cluster.check_shared_paths(_smoke("actor_rollout_ref.model.path=hdfs://nn/model", "data.train_files=s3://b/t",
-                                      "data.val_files=/shared/v.parquet", "trainer.nnodes=2"))
+    cluster.check_shared_paths(
+        _smoke(
+            "actor_rollout_ref.model.path=hdfs://nn/model",
+            "data.train_files=s3://b/t",
+            "data.val_files=/shared/v.parquet",
+            "trainer.nnodes=2",
+        )
+    )
 
 
 def _closed_port() -> int:

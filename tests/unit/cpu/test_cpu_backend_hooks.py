@@ -89,7 +89,8 @@ def test_without_the_flag_nothing_is_registered():
         import sys, verl
         from verl.plugin.platform import PlatformRegistry
         from verl.workers.rollout.base import _ROLLOUT_REGISTRY
-        print(PlatformRegistry.get("cpu"), ("hf", "async") in _ROLLOUT_REGISTRY, "verl_anomseer.cpu.rollout" in sys.modules)
+        print(PlatformRegistry.get("cpu"), ("hf", "async") in _ROLLOUT_REGISTRY,
+              "verl_anomseer.cpu.rollout" in sys.modules)
         """,
         flag=False,
     )

@@ -14,8 +14,16 @@ from verl_anomseer.demo import DEMO_LR, DEMO_PROMPTS, main, train_command
 
 @pytest.mark.parametrize(
     "argv",
-    [["--steps", "0"], ["--per-category", "-1"], ["--sft-steps", "-2"], ["--algorithm", "ppo"], ["--timeout", "x"],
-     ["--lr", "-1e-3"], ["--lr", "nan"], ["--prompts", "0"]],
+    [
+        ["--steps", "0"],
+        ["--per-category", "-1"],
+        ["--sft-steps", "-2"],
+        ["--algorithm", "ppo"],
+        ["--timeout", "x"],
+        ["--lr", "-1e-3"],
+        ["--lr", "nan"],
+        ["--prompts", "0"],
+    ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv):
     with pytest.raises(SystemExit) as exc:
@@ -57,7 +65,8 @@ def test_the_learning_rate_and_prompts_per_step_reach_verl():
         cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo", lr=lr, prompts=prompts))
         assert cfg.actor_rollout_ref.actor.optim.lr == lr and cfg.data.train_batch_size == prompts
     assert train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo") == train_command(
-        Path("/d"), Path("/m"), Path("/r"), 3, "timerpo", lr=DEMO_LR)
+        Path("/d"), Path("/m"), Path("/r"), 3, "timerpo", lr=DEMO_LR
+    )
 
 
 def test_reward_source_command_moves_the_grounding_to_the_reward_function():

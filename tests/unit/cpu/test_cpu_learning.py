@@ -14,8 +14,10 @@ def _write_run(run, steps: dict[int, list[dict]], grounding: dict[int, float]) -
     (run / "rollouts").mkdir(parents=True)
     for step, samples in steps.items():
         (run / "rollouts" / f"{step}.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
-    lines = [json.dumps({"step": s, "data": {"timerpo/grounding_mean": g, "critic/score/mean": 0.0}})
-             for s, g in grounding.items()]
+    lines = [
+        json.dumps({"step": s, "data": {"timerpo/grounding_mean": g, "critic/score/mean": 0.0}})
+        for s, g in grounding.items()
+    ]
     (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
 
 
@@ -61,9 +63,13 @@ def test_curve_png_and_missing_grounding(tmp_path):
 
 
 def test_report_means_reads_the_all_series_row_and_the_table_shows_percent(tmp_path):
-    rows = ["subset,kind,name,metric,mean,std,n_series,n_seeds",
-            "all,average,all series,score,0.25,,16,1", "all,average,all series,fmt,0.5,,16,1",
-            "anomalous,average,all series,score,0.9,,10,1", "all,category,range,score,0.7,,2,1"]
+    rows = [
+        "subset,kind,name,metric,mean,std,n_series,n_seeds",
+        "all,average,all series,score,0.25,,16,1",
+        "all,average,all series,fmt,0.5,,16,1",
+        "anomalous,average,all series,score,0.9,,10,1",
+        "all,category,range,score,0.7,,2,1",
+    ]
     (tmp_path / "report.csv").write_text("\n".join(rows) + "\n")
     assert report_means(tmp_path / "report.csv") == {"score": 0.25, "fmt": 0.5}
     table = before_after_table([("train", {"score": 0.25, "fmt": 0.5}, {"score": 0.5, "fmt": 1.0})])

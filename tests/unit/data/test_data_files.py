@@ -27,7 +27,7 @@ def _series(rows: int, channels: int, seed: int) -> tuple[np.ndarray, np.ndarray
     values = np.sin(2 * np.pi * t / (40 + 13 * np.arange(channels))) + rng.normal(0, 0.05, (rows, channels))
     mask = np.zeros(rows, dtype=bool)
     for start in rng.choice(rows - 30, size=4, replace=False):
-        mask[start:start + int(rng.integers(1, 30))] = True
+        mask[start : start + int(rng.integers(1, 30))] = True
     mask[-3:] = True
     values[mask, 0] += 2.0
     return values, mask
@@ -50,9 +50,9 @@ def _back_to_file(rows, n):
     labels, covered = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     for row in rows:
         offset, length = row["extra_info"]["source"]["offset"], row["reward_model"]["ground_truth"]["length"]
-        covered[offset:offset + length] = True
+        covered[offset : offset + length] = True
         for s, e in row["reward_model"]["ground_truth"]["intervals"]:
-            labels[offset + s:offset + e] = True
+            labels[offset + s : offset + e] = True
     return labels, covered
 
 
@@ -62,8 +62,23 @@ def test_labels_round_trip_through_window_offsets(tmp_path, channels, rows, wind
     values, mask = _series(rows, channels, seed=rows + channels)
     path = _csv(tmp_path / "in.csv", values, mask)
     out = tmp_path / "out"
-    code = main(["--suite", "files", "--input", str(path), "--window", str(window), "--stride", str(stride),
-                 "--anomaly-class", "global point", "--out", str(out), *QUIET])
+    code = main(
+        [
+            "--suite",
+            "files",
+            "--input",
+            str(path),
+            "--window",
+            str(window),
+            "--stride",
+            str(stride),
+            "--anomaly-class",
+            "global point",
+            "--out",
+            str(out),
+            *QUIET,
+        ]
+    )
     assert code == 0
     built = _rows(out)
     assert validate_parquet(str(out / "test.parquet")) == len(built)
@@ -72,7 +87,7 @@ def test_labels_round_trip_through_window_offsets(tmp_path, channels, rows, wind
     for row in built:  # exact per window too, not only as a union
         offset, gt = row["extra_info"]["source"]["offset"], row["reward_model"]["ground_truth"]
         assert gt["length"] == window
-        assert [tuple(i) for i in gt["intervals"]] == mask_to_intervals(mask[offset:offset + window])
+        assert [tuple(i) for i in gt["intervals"]] == mask_to_intervals(mask[offset : offset + window])
         assert gt["label"] == ("global point" if gt["intervals"] else "normal")
     assert built[-1]["extra_info"]["source"]["offset"] == rows - window  # the last window ends on the last row
 
@@ -80,8 +95,22 @@ def test_labels_round_trip_through_window_offsets(tmp_path, channels, rows, wind
 def test_plot_scale_is_recorded_and_invertible(tmp_path):
     values, mask = _series(1500, 2, seed=3)
     out = tmp_path / "out"
-    assert main(["--suite", "files", "--input", str(_csv(tmp_path / "a.csv", values, mask)), "--anomaly-class",
-                 "trend", "--out", str(out), *QUIET]) == 0
+    assert (
+        main(
+            [
+                "--suite",
+                "files",
+                "--input",
+                str(_csv(tmp_path / "a.csv", values, mask)),
+                "--anomaly-class",
+                "trend",
+                "--out",
+                str(out),
+                *QUIET,
+            ]
+        )
+        == 0
+    )
     for row in _rows(out):
         source = row["extra_info"]["source"]
         assert source["file"] == "a.csv" and source["columns"] == ["c0", "c1"] and source["channels"] == 2
@@ -89,14 +118,28 @@ def test_plot_scale_is_recorded_and_invertible(tmp_path):
         assert np.abs(plotted).max() <= PLOT_PEAK + 1e-12
         center, half = np.asarray(source["center"])[:, None], np.asarray(source["half"])[:, None]
         offset = source["offset"]
-        np.testing.assert_allclose(center + half * plotted / PLOT_PEAK, values[offset:offset + 1000].T, atol=1e-9)
+        np.testing.assert_allclose(center + half * plotted / PLOT_PEAK, values[offset : offset + 1000].T, atol=1e-9)
 
 
 def test_multivariate_rows_are_stacked_panels_with_the_channel_count(tmp_path):
     values, mask = _series(1000, 3, seed=5)
     out = tmp_path / "out"
-    assert main(["--suite", "files", "--input", str(_csv(tmp_path / "m.csv", values, mask)), "--anomaly-class",
-                 "shapelet", "--out", str(out), *QUIET]) == 0
+    assert (
+        main(
+            [
+                "--suite",
+                "files",
+                "--input",
+                str(_csv(tmp_path / "m.csv", values, mask)),
+                "--anomaly-class",
+                "shapelet",
+                "--out",
+                str(out),
+                *QUIET,
+            ]
+        )
+        == 0
+    )
     (row,) = _rows(out)
     image = Image.open(io.BytesIO(row["images"][0]["bytes"]))
     assert image.size == (1000, 450)  # three 150-pixel panels
@@ -129,8 +172,12 @@ def test_ucr_archive_name_gives_the_label(tmp_path):
     path = tmp_path / "042_UCR_Anomaly_Sensor7_1000_2100_2130.txt"
     np.savetxt(path, values[:, 0])
     out = tmp_path / "out"
-    assert main(["--suite", "files", "--input", str(path), "--anomaly-class", "contextual point", "--out", str(out),
-                 *QUIET]) == 0
+    assert (
+        main(
+            ["--suite", "files", "--input", str(path), "--anomaly-class", "contextual point", "--out", str(out), *QUIET]
+        )
+        == 0
+    )
     labels, _ = _back_to_file(_rows(out), 3000)
     assert mask_to_intervals(labels) == [(2100, 2130)]
 
@@ -142,8 +189,26 @@ def test_per_channel_intervals_give_one_univariate_series_per_column(tmp_path):
     spans = tmp_path / "spans.json"
     spans.write_text(json.dumps({"p.csv": {"x": [[10, 20]], "y": [[500, 540], [900, 901]]}}))
     out = tmp_path / "out"
-    assert main(["--suite", "files", "--input", str(path), "--intervals", str(spans), "--anomaly-class", "seasonal",
-                 "--split", "train", "--out", str(out), *QUIET]) == 0
+    assert (
+        main(
+            [
+                "--suite",
+                "files",
+                "--input",
+                str(path),
+                "--intervals",
+                str(spans),
+                "--anomaly-class",
+                "seasonal",
+                "--split",
+                "train",
+                "--out",
+                str(out),
+                *QUIET,
+            ]
+        )
+        == 0
+    )
     built = {r["extra_info"]["source"]["columns"][0]: r for r in _rows(out, "train")}
     assert built["x"]["reward_model"]["ground_truth"]["intervals"] == [[10, 20]]
     assert built["y"]["reward_model"]["ground_truth"]["intervals"] == [[500, 540], [900, 901]]
@@ -157,8 +222,24 @@ def test_series_level_intervals_json_and_series_ids(tmp_path):
     spans = tmp_path / "spans.json"
     spans.write_text(json.dumps({"q.csv": [[990, 1010]]}))
     out = tmp_path / "out"
-    assert main(["--suite", "files", "--input", str(path), "--intervals", str(spans), "--anomaly-class", "trend",
-                 "--out", str(out), *QUIET]) == 0
+    assert (
+        main(
+            [
+                "--suite",
+                "files",
+                "--input",
+                str(path),
+                "--intervals",
+                str(spans),
+                "--anomaly-class",
+                "trend",
+                "--out",
+                str(out),
+                *QUIET,
+            ]
+        )
+        == 0
+    )
     built = _rows(out)
     assert [r["extra_info"]["series_id"] for r in built] == ["files/q.csv/v/000000000", "files/q.csv/v/000001000"]
     assert [r["reward_model"]["ground_truth"]["intervals"] for r in built] == [[[990, 1000]], [[0, 10]]]
@@ -181,8 +262,10 @@ def test_fill_reports_the_count_and_constant_series_are_accepted(tmp_path, capsy
     frame = pd.DataFrame({"v": values[:, 0], "flat": np.full(1000, 4.2)})
     frame.to_csv(tmp_path / "f.csv", index=False)
     out = tmp_path / "out"
-    assert main(["--suite", "files", "--input", str(tmp_path / "f.csv"), "--fill", "linear", "--out", str(out),
-                 *QUIET]) == 0
+    assert (
+        main(["--suite", "files", "--input", str(tmp_path / "f.csv"), "--fill", "linear", "--out", str(out), *QUIET])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "filled 3 NaN or infinite value(s)" in err and "'flat' is constant" in err
     (row,) = _rows(out)
@@ -213,8 +296,11 @@ BAD_INPUTS = {
     "missing value column": lambda p: _bad(p, "x.csv", _ok_frame(), ["--value-columns", "nope"]),
     "non-numeric value column": lambda p: _bad(p, "x.csv", _ok_frame(name=["a"] * 1200), ["--value-columns", "name"]),
     "label not 0/1": lambda p: _bad(p, "x.csv", _ok_frame(Label=[0, 2] * 600), ["--anomaly-class", "trend"]),
-    "intervals outside": lambda p: [*_bad(p, "x.csv", _ok_frame()), "--intervals",
-                                    _bad(p, "i.json", json.dumps({"x.csv": [[1190, 1300]]}))[0]],
+    "intervals outside": lambda p: [
+        *_bad(p, "x.csv", _ok_frame()),
+        "--intervals",
+        _bad(p, "i.json", json.dumps({"x.csv": [[1190, 1300]]}))[0],
+    ],
     "window longer than series": lambda p: _bad(p, "x.csv", _ok_frame(rows=800)),
     "NaN without --fill": lambda p: _bad(p, "x.csv", _ok_frame(w=[np.nan] + [1.0] * 1199)),
     "infinite without --fill": lambda p: _bad(p, "x.csv", "v\n" + "1.0\n" * 600 + "inf\n" + "2.0\n" * 600),

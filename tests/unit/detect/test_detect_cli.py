@@ -23,8 +23,10 @@ def aeon_kdd_tsad_135() -> Path:
     """The UCR KDD-TSAD 135 test series (InternalBleeding16) as aeon ships it; read in place, never copied."""
     spec = importlib.util.find_spec("aeon")
     if spec is None:
-        pytest.skip("aeon is not installed; `pip install --no-deps aeon==1.6.0` (its numba/pandas pins conflict with "
-                    "ours; the tests only read its data files, never import it)")
+        pytest.skip(
+            "aeon is not installed; `pip install --no-deps aeon==1.6.0` (its numba/pandas pins conflict with "
+            "ours; the tests only read its data files, never import it)"
+        )
     path = Path(spec.submodule_search_locations[0]) / "datasets/data/KDD-TSAD_135"
     return path / "135_UCR_Anomaly_InternalBleeding16_TEST.csv"
 

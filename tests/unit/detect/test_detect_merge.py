@@ -28,8 +28,11 @@ def test_vote_counts_the_share_of_covering_windows():
 
 
 def test_merge_gives_file_rows_and_the_majority_class():
-    answers = [WindowAnswer(0, 100, [(90, 100)], "trend"), WindowAnswer(50, 150, [(40, 45), (60, 70)], "seasonal"),
-               WindowAnswer(100, 200, [], "normal")]
+    answers = [
+        WindowAnswer(0, 100, [(90, 100)], "trend"),
+        WindowAnswer(50, 150, [(40, 45), (60, 70)], "seasonal"),
+        WindowAnswer(100, 200, [], "normal"),
+    ]
     spans = merge_answers(200, answers, 0.5)
     # rows 90-94: A and B flag (B's [40, 45) = rows 90-95); 95-99: A only, of two -> 0.5 -> kept; 110-119: B of two
     assert spans == [(90, 100, "trend"), (110, 120, "seasonal")]

@@ -53,8 +53,11 @@ def test_a_checkpoint_verl_cannot_merge_is_a_setup_error_and_leaves_nothing(tmp_
     actor = _fsdp_actor(tmp_path)
     with pytest.raises(EvalSetupError, match=r"verl.s model merger failed .*`python -m verl\.model_merger merge"):
         resolve_model(str(actor))
-    assert sorted(p.name for p in actor.iterdir()) == ["fsdp_config.json", "huggingface",
-                                                       "model_world_size_1_rank_0.pt"]
+    assert sorted(p.name for p in actor.iterdir()) == [
+        "fsdp_config.json",
+        "huggingface",
+        "model_world_size_1_rank_0.pt",
+    ]
 
 
 def test_the_module_entry_point_runs_only_as_main():

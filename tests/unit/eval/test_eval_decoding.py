@@ -16,8 +16,17 @@ from verl_anomseer.eval.backends.vllm import VLLMBackend
 
 STOP = [151643, 151645]
 # a generation_config.json as Qwen2.5-VL-Instruct ships it: sampling settings that verl's rollout overrides
-CHECKPOINT = GenerationConfig(do_sample=True, temperature=0.1, top_p=0.001, top_k=1, repetition_penalty=1.05,
-                              no_repeat_ngram_size=3, bos_token_id=151643, pad_token_id=151643, eos_token_id=STOP)
+CHECKPOINT = GenerationConfig(
+    do_sample=True,
+    temperature=0.1,
+    top_p=0.001,
+    top_k=1,
+    repetition_penalty=1.05,
+    no_repeat_ngram_size=3,
+    bos_token_id=151643,
+    pad_token_id=151643,
+    eos_token_id=STOP,
+)
 
 
 def _compose(module: str, name: str):
@@ -30,15 +39,25 @@ def _compose(module: str, name: str):
 
 def _from_hf(kwargs: dict) -> dict:
     sampling = kwargs["do_sample"]
-    return {"temperature": kwargs["temperature"] if sampling else 0.0, "top_p": kwargs.get("top_p", 1.0),
-            "top_k": kwargs.get("top_k", 0) or -1, "repetition_penalty": kwargs["repetition_penalty"],
-            "max_new_tokens": kwargs["max_new_tokens"], "stop": kwargs["eos_token_id"]}
+    return {
+        "temperature": kwargs["temperature"] if sampling else 0.0,
+        "top_p": kwargs.get("top_p", 1.0),
+        "top_k": kwargs.get("top_k", 0) or -1,
+        "repetition_penalty": kwargs["repetition_penalty"],
+        "max_new_tokens": kwargs["max_new_tokens"],
+        "stop": kwargs["eos_token_id"],
+    }
 
 
 def _from_vllm(kwargs: dict) -> dict:
-    return {"temperature": kwargs["temperature"], "top_p": kwargs["top_p"], "top_k": kwargs["top_k"],
-            "repetition_penalty": kwargs["repetition_penalty"], "max_new_tokens": kwargs["max_tokens"],
-            "stop": kwargs["stop_token_ids"]}
+    return {
+        "temperature": kwargs["temperature"],
+        "top_p": kwargs["top_p"],
+        "top_k": kwargs["top_k"],
+        "repetition_penalty": kwargs["repetition_penalty"],
+        "max_new_tokens": kwargs["max_tokens"],
+        "stop": kwargs["stop_token_ids"],
+    }
 
 
 def test_the_defaults_are_verls_validation_rollout_and_the_recipes_response_length():
@@ -46,19 +65,36 @@ def test_the_defaults_are_verls_validation_rollout_and_the_recipes_response_leng
 
     rollout = _compose("verl.trainer.config", "ppo_trainer").actor_rollout_ref.rollout
     recipe = _compose("verl_anomseer.recipes", "timerpo_qwen2_5_vl_3b")
-    expected = {"temperature": rollout.val_kwargs.temperature, "top_p": rollout.val_kwargs.top_p,
-                "top_k": rollout.val_kwargs.top_k, "repetition_penalty": RolloutConfig.repetition_penalty,
-                "max_new_tokens": recipe.data.max_response_length, "stop": STOP}
-    assert expected == {"temperature": 0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0,
-                        "max_new_tokens": 1024, "stop": STOP}
+    expected = {
+        "temperature": rollout.val_kwargs.temperature,
+        "top_p": rollout.val_kwargs.top_p,
+        "top_k": rollout.val_kwargs.top_k,
+        "repetition_penalty": RolloutConfig.repetition_penalty,
+        "max_new_tokens": recipe.data.max_response_length,
+        "stop": STOP,
+    }
+    assert expected == {
+        "temperature": 0,
+        "top_p": 1.0,
+        "top_k": -1,
+        "repetition_penalty": 1.0,
+        "max_new_tokens": 1024,
+        "stop": STOP,
+    }
     assert _from_hf(hf_generation_kwargs(Decoding(), STOP)) == expected
     assert _from_vllm(vllm_sampling_kwargs(Decoding(), 0, STOP)) == expected
 
 
-@pytest.mark.parametrize("decoding", [
-    Decoding(), Decoding(max_new_tokens=48), Decoding(temperature=0.4), Decoding(temperature=1.0, top_p=0.9, top_k=20),
-    Decoding(temperature=0.7, repetition_penalty=1.1),
-])
+@pytest.mark.parametrize(
+    "decoding",
+    [
+        Decoding(),
+        Decoding(max_new_tokens=48),
+        Decoding(temperature=0.4),
+        Decoding(temperature=1.0, top_p=0.9, top_k=20),
+        Decoding(temperature=0.7, repetition_penalty=1.1),
+    ],
+)
 def test_hf_and_vllm_requests_carry_the_same_settings(decoding):
     assert _from_hf(hf_generation_kwargs(decoding, STOP)) == _from_vllm(vllm_sampling_kwargs(decoding, 3, STOP))
     assert vllm_sampling_kwargs(decoding, 3, STOP)["seed"] == (None if decoding.greedy else 3)
@@ -71,8 +107,9 @@ def _effective(model_config: GenerationConfig, requested: GenerationConfig) -> G
 
 
 def test_an_explicit_request_over_the_backends_neutral_config_ignores_the_checkpoint():
-    neutral = GenerationConfig(bos_token_id=CHECKPOINT.bos_token_id, pad_token_id=CHECKPOINT.pad_token_id,
-                               eos_token_id=STOP)  # what HFBackend.check installs
+    neutral = GenerationConfig(
+        bos_token_id=CHECKPOINT.bos_token_id, pad_token_id=CHECKPOINT.pad_token_id, eos_token_id=STOP
+    )  # what HFBackend.check installs
     for decoding in (Decoding(), Decoding(temperature=0.4)):
         got = _effective(neutral, GenerationConfig(**hf_generation_kwargs(decoding, STOP)))
         assert (got.do_sample, got.repetition_penalty, got.no_repeat_ngram_size or 0) == (not decoding.greedy, 1.0, 0)
@@ -89,9 +126,14 @@ def test_the_checkpoints_config_leaks_into_any_field_a_request_leaves_unset():
 
 def test_vllm_engine_ignores_generation_config_and_reserves_only_images():
     backend = VLLMBackend("m", Decoding(), dtype="bfloat16", tensor_parallel_size=2, max_model_len=4096)
-    assert backend.engine_kwargs() == {"model": "m", "dtype": "bfloat16", "tensor_parallel_size": 2,
-                                       "max_model_len": 4096, "limit_mm_per_prompt": {"image": 1, "video": 0},
-                                       "generation_config": "vllm"}
+    assert backend.engine_kwargs() == {
+        "model": "m",
+        "dtype": "bfloat16",
+        "tensor_parallel_size": 2,
+        "max_model_len": 4096,
+        "limit_mm_per_prompt": {"image": 1, "video": 0},
+        "generation_config": "vllm",
+    }
     asked = VLLMBackend("m", Decoding(use_generation_config=True))
     assert asked.engine_kwargs()["generation_config"] == "auto"
 

@@ -54,22 +54,33 @@ def test_iforest_finds_a_level_shift_and_is_seeded():
 
 
 def sample(values, i=0):
-    return Sample(series_id=f"s{i}", suite="anomllm", category="range", data_source="anomseer/anomllm/range",
-                  prompt="<image>", image=b"", values=values,
-                  ground_truth={"intervals": [], "label": "normal", "length": len(values)}, extra_info={})
+    return Sample(
+        series_id=f"s{i}",
+        suite="anomllm",
+        category="range",
+        data_source="anomseer/anomllm/range",
+        prompt="<image>",
+        image=b"",
+        values=values,
+        ground_truth={"intervals": [], "label": "normal", "length": len(values)},
+        extra_info={},
+    )
 
 
-@pytest.mark.parametrize("detector, oracle", [
-    ("ksigma", lambda v: (ksigma_intervals(v), "global point")),
-    ("discord", lambda v: (discord_intervals(v), "contextual point")),
-    ("iforest", lambda v: (iforest_intervals(v, seed=5), "global point")),
-    ("probes", lambda v: (analyze(v).intervals, analyze(v).label)),
-])
+@pytest.mark.parametrize(
+    "detector, oracle",
+    [
+        ("ksigma", lambda v: (ksigma_intervals(v), "global point")),
+        ("discord", lambda v: (discord_intervals(v), "contextual point")),
+        ("iforest", lambda v: (iforest_intervals(v, seed=5), "global point")),
+        ("probes", lambda v: (analyze(v).intervals, analyze(v).label)),
+    ],
+)
 def test_detector_answer_carries_the_probe_output(detector, oracle):
     backend = DetectorBackend(detector)
     backend.check()
     series = [shifted_noise(0), np.sin(np.arange(1000) * 0.03)]
-    for (s, text), values in zip(backend.generate([sample(v, i) for i, v in enumerate(series)], seed=5), series):
+    for (_, text), values in zip(backend.generate([sample(v, i) for i, v in enumerate(series)], seed=5), series):
         intervals, label = oracle(values)
         parsed = parse_answer(text, 1000)
         assert parsed.format_ok and parsed.intervals == [tuple(i) for i in intervals]

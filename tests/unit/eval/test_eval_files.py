@@ -17,8 +17,23 @@ from verl_anomseer.series.intervals import intervals_to_mask, mask_to_intervals
 def _build(tmp_path, frame: pd.DataFrame, *extra) -> str:
     frame.to_csv(tmp_path / "in.csv", index=False)
     out = tmp_path / "data"
-    assert build(["--suite", "files", "--input", str(tmp_path / "in.csv"), "--out", str(out), "--no-progress",
-                  "--workers", "1", *extra]) == 0
+    assert (
+        build(
+            [
+                "--suite",
+                "files",
+                "--input",
+                str(tmp_path / "in.csv"),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--workers",
+                "1",
+                *extra,
+            ]
+        )
+        == 0
+    )
     return str(out / "test.parquet")
 
 

@@ -22,8 +22,16 @@ from verl_anomseer.eval.report import (
 
 def expected_cells(records):
     """{(subset, kind, name, metric): [value per seed]} computed without pandas."""
-    column_of = {"range": "Range", "point": "Point", "noisy-point": "Point", "freq": "Freq", "noisy-freq": "Freq",
-                 "trend": "Trend", "flat-trend": "Trend", "noisy-trend": "Trend"}
+    column_of = {
+        "range": "Range",
+        "point": "Point",
+        "noisy-point": "Point",
+        "freq": "Freq",
+        "noisy-freq": "Freq",
+        "trend": "Trend",
+        "flat-trend": "Trend",
+        "noisy-trend": "Trend",
+    }
     per_seed = defaultdict(dict)
     for subset in ("all", "anomalous"):
         for seed in sorted({r["seed"] for r in records}):

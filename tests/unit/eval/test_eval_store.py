@@ -12,8 +12,12 @@ from verl_anomseer.eval.errors import EvalSetupError
 from verl_anomseer.eval.store import PredictionStore, read_records
 
 texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
-record_lists = st.lists(st.builds(lambda i, t: {"series_id": f"s{i}", "seed": 0, "text": t},
-                                  st.integers(0, 10**6), texts), min_size=1, max_size=6, unique_by=lambda r: r["series_id"])
+record_lists = st.lists(
+    st.builds(lambda i, t: {"series_id": f"s{i}", "seed": 0, "text": t}, st.integers(0, 10**6), texts),
+    min_size=1,
+    max_size=6,
+    unique_by=lambda r: r["series_id"],
+)
 
 
 def test_append_and_reopen(tmp_path):
@@ -41,7 +45,7 @@ def test_any_truncation_keeps_exactly_the_complete_records(tmp_path_factory, rec
     reopened = PredictionStore(path)
     expected = records[:complete]
     if complete < len(records) and data[:cut].endswith(json.dumps(records[complete], ensure_ascii=False).encode()):
-        expected = records[:complete + 1]  # the record is whole, only its newline was lost
+        expected = records[: complete + 1]  # the record is whole, only its newline was lost
     assert reopened.records == expected
     reopened.append({"series_id": "new", "seed": 0})
     assert read_records(path)[0] == [*expected, {"series_id": "new", "seed": 0}]

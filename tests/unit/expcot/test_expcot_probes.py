@@ -165,7 +165,7 @@ def test_slope_shift_level_gain_is_the_hand_derived_excess():
     slope[600:700] = 0.004
     x = np.cumsum(slope) + 0.5 * np.sin(2 * np.pi * 0.02 * np.arange(1000))
     result = probes.slope_shift_probe(x)
-    (start, end), = result.intervals
+    ((start, end),) = result.intervals
     assert abs(start - 600) <= 30 and abs(end - 700) <= 30
     assert result.stats["slope_median"] == pytest.approx(0.001, rel=1e-6)
     assert result.stats["level_shift"] == pytest.approx(0.3, rel=0.02)
@@ -190,8 +190,10 @@ def test_a_bump_that_falls_back_is_not_a_slope_shift(sine, rng):
 
 
 # ---- contracts ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("probe", [probes.ksigma_probe, probes.trend_probe, probes.freq_probe, probes.discord_probe,
-                                   probes.slope_shift_probe])
+@pytest.mark.parametrize(
+    "probe",
+    [probes.ksigma_probe, probes.trend_probe, probes.freq_probe, probes.discord_probe, probes.slope_shift_probe],
+)
 def test_probes_reject_bad_series(probe):
     with pytest.raises(ValueError, match="MIN_LENGTH"):
         probe(np.zeros(MIN_LENGTH - 1))
@@ -212,8 +214,10 @@ def test_probe_parameters_are_validated(sine):
         probes.discord_probe(sine, m=2)
 
 
-@pytest.mark.parametrize("probe", [probes.ksigma_probe, probes.trend_probe, probes.freq_probe, probes.discord_probe,
-                                   probes.slope_shift_probe])
+@pytest.mark.parametrize(
+    "probe",
+    [probes.ksigma_probe, probes.trend_probe, probes.freq_probe, probes.discord_probe, probes.slope_shift_probe],
+)
 @pytest.mark.parametrize("value", [0.0, -3.5, 1e308])
 def test_constant_series_give_zero_stats_and_no_intervals(probe, value):
     result = probe(np.full(200, value))

@@ -52,8 +52,9 @@ def series(draw) -> np.ndarray:
 
 def _valid(intervals, length: int) -> bool:
     ends = [0] + [e for _, e in intervals]
-    return all(isinstance(s, int) and isinstance(e, int) and ends[i] <= s < e <= length
-               for i, (s, e) in enumerate(intervals))
+    return all(
+        isinstance(s, int) and isinstance(e, int) and ends[i] <= s < e <= length for i, (s, e) in enumerate(intervals)
+    )
 
 
 @given(series())

@@ -74,7 +74,7 @@ def test_slope_change_under_a_strong_sine_is_a_trend():
     x = np.sin(2 * np.pi * 0.02 * t) + np.cumsum(slope)
     report = analyze(x)
     assert (report.detector, report.label) == ("trend", "trend")
-    (start, end), = report.intervals
+    ((start, end),) = report.intervals
     assert abs(start - 600) <= 30 and abs(end - 700) <= 30
 
 

@@ -35,8 +35,10 @@ def test_enable_turns_on_caching_for_every_stumpy_kernel():
 
 def test_second_process_loads_what_the_first_compiled(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    runs = [subprocess.run([sys.executable, "-c", _KERNEL_RUN], env=env, capture_output=True, text=True, check=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", _KERNEL_RUN], env=env, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
     first, second = (tuple(map(int, run.stdout.split())) for run in runs)
     assert first == (0, 1)  # cold: compiled and written
     assert second == (1, 0)  # warm: loaded, nothing compiled

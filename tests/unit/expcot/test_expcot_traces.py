@@ -13,8 +13,9 @@ from verl_anomseer.series.generators import generate
 from verl_anomseer.series.taxonomy import CLASSES, NORMAL, SUITES
 
 HEADINGS = (r"\textbf{Observation} — ", r"\textbf{Reasoning \& Validation} — ", r"\textbf{Conclusion} — ")
-GENERATED = [(suite, category, index) for suite, categories in SUITES.items() for category in categories
-             for index in range(8)]
+GENERATED = [
+    (suite, category, index) for suite, categories in SUITES.items() for category in categories for index in range(8)
+]
 
 
 def _span(start: int, end: int) -> str:
@@ -91,8 +92,16 @@ def test_faithful_trace_states_the_ground_truth(suite, category, index):
 
 @pytest.mark.parametrize(
     ("category", "detector"),
-    [("trend", "trend"), ("noisy-trend", "trend"), ("flat-trend", "trend"), ("freq", "freq"),
-     ("noisy-freq", "freq"), ("seasonal", "freq"), ("point", "discord"), ("shapelet", "discord")],
+    [
+        ("trend", "trend"),
+        ("noisy-trend", "trend"),
+        ("flat-trend", "trend"),
+        ("freq", "freq"),
+        ("noisy-freq", "freq"),
+        ("seasonal", "freq"),
+        ("point", "discord"),
+        ("shapelet", "discord"),
+    ],
 )
 def test_faithful_detector_follows_the_category_name(sine, category, detector):
     label = "contextual point" if detector == "discord" else {"trend": "trend", "freq": "seasonal"}[detector]

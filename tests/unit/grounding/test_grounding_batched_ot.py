@@ -142,7 +142,9 @@ def test_cosine_scores_equal_the_numpy_cosine_score():
     np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"eps": 0.0}, "eps"), ({"tau": -1.0}, "tau"), ({"n_iter": 0}, "n_iter")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"eps": 0.0}, "eps"), ({"tau": -1.0}, "tau"), ({"n_iter": 0}, "n_iter")]
+)
 def test_bad_settings_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ot_scores(_torch([np.ones((2, 2))]), _torch([np.ones((2, 2))]), **kwargs)

@@ -80,7 +80,8 @@ def test_default_settings_match_pot_on_real_text_embeddings(minilm_encoder):
     H_r, H_e = minilm_encoder.encode(
         [
             "The series is flat until index 300, where a spike reaches 4.2 sigma: a global point anomaly.",
-            "Observation: mean 0.01, std 0.31. A value of 1.4 at index 301 lies beyond mu + 3 sigma. Conclusion: global point.",
+            "Observation: mean 0.01, std 0.31. A value of 1.4 at index 301 lies beyond mu + 3 sigma. "
+            "Conclusion: global point.",
         ]
     )
     a, b, C = token_masses(H_r), token_masses(H_e), cosine_cost(H_r, H_e)

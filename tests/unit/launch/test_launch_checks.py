@@ -25,10 +25,17 @@ def _config(world=4, tp=2, train=128, n=5, mini=128, micro=8, log_prob_micro=8, 
         "trainer": {"nnodes": 1, "n_gpus_per_node": world},
         "data": {"train_batch_size": train, "image_key": "images", "train_files": [], "val_files": []},
         "actor_rollout_ref": {
-            "model": {"path": "never-loaded", "use_remove_padding": False,
-                      "override_config": {"attn_implementation": "sdpa"}},
-            "actor": {"ppo_mini_batch_size": mini, "ppo_micro_batch_size_per_gpu": micro, "use_kl_loss": True,
-                      "use_dynamic_bsz": False},
+            "model": {
+                "path": "never-loaded",
+                "use_remove_padding": False,
+                "override_config": {"attn_implementation": "sdpa"},
+            },
+            "actor": {
+                "ppo_mini_batch_size": mini,
+                "ppo_micro_batch_size_per_gpu": micro,
+                "use_kl_loss": True,
+                "use_dynamic_bsz": False,
+            },
             "ref": {"log_prob_micro_batch_size_per_gpu": log_prob_micro},
             "rollout": {"n": n, "tensor_model_parallel_size": tp, "log_prob_micro_batch_size_per_gpu": log_prob_micro},
         },
@@ -36,7 +43,9 @@ def _config(world=4, tp=2, train=128, n=5, mini=128, micro=8, log_prob_micro=8, 
     return OmegaConf.merge(config, OmegaConf.from_dotlist([f"{k}={v}" for k, v in extra.items()]))
 
 
-@pytest.mark.parametrize(("world", "tp", "replicas"), [(1, 2, 0), (4, 2, 2), (8, 2, 4), (1, 1, 1), (6, 4, 1), (8, 1, 8)])
+@pytest.mark.parametrize(
+    ("world", "tp", "replicas"), [(1, 2, 0), (4, 2, 2), (8, 2, 4), (1, 1, 1), (6, 4, 1), (8, 1, 8)]
+)
 def test_rollout_replicas_are_world_size_over_replica_size(world, tp, replicas):
     assert launch_checks.rollout_replicas(_config(world=world, tp=tp)) == replicas
 
@@ -48,8 +57,11 @@ def test_world_size_counts_every_node():
 
 
 def test_zero_replicas_are_refused_naming_the_key_and_a_size_that_fits():
-    with pytest.raises(LaunchConfigError, match=r"rollout\.tensor_model_parallel_size=2 .* 0 rollout replicas\. "
-                                                r"Set actor_rollout_ref\.rollout\.tensor_model_parallel_size=1"):
+    with pytest.raises(
+        LaunchConfigError,
+        match=r"rollout\.tensor_model_parallel_size=2 .* 0 rollout replicas\. "
+        r"Set actor_rollout_ref\.rollout\.tensor_model_parallel_size=1",
+    ):
         launch_checks.check_rollout_replicas(_config(world=1, tp=2))
 
 
@@ -60,8 +72,10 @@ def test_zero_replicas_are_refused_naming_the_key_and_a_size_that_fits():
         ({"world": 3, "actor_rollout_ref.actor.use_dynamic_bsz": True}, "ppo_mini_batch_size=128 x"),
         ({"micro": 3}, "ppo_micro_batch_size_per_gpu=3 does not divide the 160"),
         ({"log_prob_micro": 6}, "rollout.log_prob_micro_batch_size_per_gpu=6 does not divide the 160"),
-        ({"world": 8, "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": 32},
-         "ref.log_prob_micro_batch_size_per_gpu=32 does not divide the 80"),
+        (
+            {"world": 8, "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": 32},
+            "ref.log_prob_micro_batch_size_per_gpu=32 does not divide the 80",
+        ),
     ],
 )
 def test_batch_sizes_verl_would_assert_on_are_refused_naming_the_key(overrides, key):
@@ -70,15 +84,23 @@ def test_batch_sizes_verl_would_assert_on_are_refused_naming_the_key(overrides, 
 
 
 def test_dynamic_batches_skip_the_static_micro_batch_rules():
-    config = _config(micro=3, log_prob_micro=7, **{"actor_rollout_ref.actor.use_dynamic_bsz": True,
-                                                  "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz": True,
-                                                  "actor_rollout_ref.ref.log_prob_use_dynamic_bsz": True})
+    config = _config(
+        micro=3,
+        log_prob_micro=7,
+        **{
+            "actor_rollout_ref.actor.use_dynamic_bsz": True,
+            "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz": True,
+            "actor_rollout_ref.ref.log_prob_use_dynamic_bsz": True,
+        },
+    )
     launch_checks.check_batch_sizes(config)
 
 
 def test_the_reference_micro_batch_is_ignored_without_a_reference_policy():
-    config = _config(world=8, **{"actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": 32,
-                                 "actor_rollout_ref.actor.use_kl_loss": False})
+    config = _config(
+        world=8,
+        **{"actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": 32, "actor_rollout_ref.actor.use_kl_loss": False},
+    )
     launch_checks.check_batch_sizes(config)
 
 
@@ -119,12 +141,18 @@ def _refusal(config) -> str | None:
     return None
 
 
-@given(world=st.sampled_from([1, 2, 4, 8]), train=st.integers(1, 16), n=st.integers(1, 6),
-       mini_share=st.integers(1, 4), micro=st.integers(1, 12))
+@given(
+    world=st.sampled_from([1, 2, 4, 8]),
+    train=st.integers(1, 16),
+    n=st.integers(1, 6),
+    mini_share=st.integers(1, 4),
+    micro=st.integers(1, 12),
+)
 def test_micro_batch_rule_agrees_with_verls_split(world, train, n, mini_share, micro):
     mini = max(1, train // mini_share)
-    config = _config(world=world, tp=1, train=train, n=n, mini=mini, micro=micro, log_prob_micro=1,
-                     **{"trainer.critic_warmup": 0})
+    config = _config(
+        world=world, tp=1, train=train, n=n, mini=mini, micro=micro, log_prob_micro=1, **{"trainer.critic_warmup": 0}
+    )
     assert launch_checks.responses_per_rank(config) == _verl_responses_per_rank(config)
     refusal = _refusal(config)
     if (train * n) % world or (mini * n) % world:
@@ -149,12 +177,17 @@ def test_flash_attn_needs_are_named_and_refused_without_it(monkeypatch):
     config = _config(**{"actor_rollout_ref.model.use_remove_padding": True})
     del config.actor_rollout_ref.model.override_config.attn_implementation
     needs = launch_checks.needs_flash_attn(config)
-    assert needs == ["actor_rollout_ref.model.use_remove_padding=true",
-                     "actor_rollout_ref.model.override_config.attn_implementation=flash_attention_2 (verl's default)"]
+    assert needs == [
+        "actor_rollout_ref.model.use_remove_padding=true",
+        "actor_rollout_ref.model.override_config.attn_implementation=flash_attention_2 (verl's default)",
+    ]
     assert launch_checks.needs_flash_attn(_config()) == []
     monkeypatch.setattr(launch_checks, "flash_attn_importable", lambda: False)
-    with pytest.raises(LaunchConfigError, match=r"need\(s\) flash-attn, which does not import here: install it .*"
-                                                r"use_remove_padding=false \+\+actor_rollout_ref\.model\.override_config"):
+    with pytest.raises(
+        LaunchConfigError,
+        match=r"need\(s\) flash-attn, which does not import here: install it .*"
+        r"use_remove_padding=false \+\+actor_rollout_ref\.model\.override_config",
+    ):
         launch_checks.check_flash_attn(config)
     monkeypatch.setattr(launch_checks, "flash_attn_importable", lambda: True)
     launch_checks.check_flash_attn(config)

@@ -27,13 +27,17 @@ def test_the_authors_4gpu_recipe_sums_sharded_fp32_state_bf16_reference_and_the_
 def test_offload_and_no_reference_policy_take_their_parts_off_the_gpu():
     guess = estimate(compose_recipe("timerpo_qwen2_5_vl_3b_1gpu"), P3B, 80 * GIB)
     assert (guess.actor, guess.optimizer, guess.reference, guess.rollout) == (8 * P3B, 0.0, 0.0, 0.4 * 80 * GIB)
-    no_kl = estimate(compose_recipe("timerpo_qwen2_5_vl_3b", "actor_rollout_ref.actor.use_kl_loss=false"), P3B, 80 * GIB)
+    no_kl = estimate(
+        compose_recipe("timerpo_qwen2_5_vl_3b", "actor_rollout_ref.actor.use_kl_loss=false"), P3B, 80 * GIB
+    )
     assert no_kl.reference == 0.0
 
 
 def test_parameter_count_reads_safetensors_headers(tmp_path):
-    shards = {"model-00001-of-00002.safetensors": {"a": torch.zeros(3, 5), "b": torch.zeros(7, dtype=torch.bfloat16)},
-              "model-00002-of-00002.safetensors": {"c": torch.zeros(2, 2, 2), "d": torch.zeros(())}}
+    shards = {
+        "model-00001-of-00002.safetensors": {"a": torch.zeros(3, 5), "b": torch.zeros(7, dtype=torch.bfloat16)},
+        "model-00002-of-00002.safetensors": {"c": torch.zeros(2, 2, 2), "d": torch.zeros(())},
+    }
     for name, tensors in shards.items():
         save_file(tensors, tmp_path / name, metadata={"format": "pt"})
     assert parameter_count(str(tmp_path)) == 15 + 7 + 8 + 1
@@ -57,9 +61,16 @@ def test_the_driver_warns_past_the_device_memory_naming_the_keys():
 
 def test_the_readme_recipe_table_states_the_estimates_and_layouts():
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    rows = re.findall(r"^\| `(timerpo_\w+)`[^|]*\| (\d+) \| (\d+) x (\d+), ([\d.]+) \|[^|]*\| ([\d.]+) GiB", readme, re.MULTILINE)
-    assert {row[0] for row in rows} == {"timerpo_qwen2_5_vl_3b_1gpu", "timerpo_qwen2_5_vl_3b", "timerpo_qwen2_5_vl_3b_8gpu",
-                                        "timerpo_qwen2_5_vl_7b", "timerpo_qwen2_5_vl_7b_8gpu"}
+    rows = re.findall(
+        r"^\| `(timerpo_\w+)`[^|]*\| (\d+) \| (\d+) x (\d+), ([\d.]+) \|[^|]*\| ([\d.]+) GiB", readme, re.MULTILINE
+    )
+    assert {row[0] for row in rows} == {
+        "timerpo_qwen2_5_vl_3b_1gpu",
+        "timerpo_qwen2_5_vl_3b",
+        "timerpo_qwen2_5_vl_3b_8gpu",
+        "timerpo_qwen2_5_vl_7b",
+        "timerpo_qwen2_5_vl_7b_8gpu",
+    }
     for name, gpus, replicas, tp, share, gib in rows:
         config = compose_recipe(name)
         rollout = config.actor_rollout_ref.rollout

@@ -136,9 +136,7 @@ def test_affiliation_matches_the_reference_implementation():
     for _ in range(400):
         length = int(rng.integers(4, 500))
         pred, gt = random_events(rng, length, 7, 1), random_events(rng, length, 5, 1)
-        expected = ref.pr_from_events(
-            [tuple(map(int, x)) for x in pred], [tuple(map(int, x)) for x in gt], (0, length)
-        )
+        expected = ref.pr_from_events([tuple(map(int, x)) for x in pred], [tuple(map(int, x)) for x in gt], (0, length))
         p, r, _ = affiliation_prf(pred, gt, length)
         assert p == pytest.approx(expected["precision"], abs=1e-9)
         assert r == pytest.approx(expected["recall"], abs=1e-9)

@@ -43,23 +43,42 @@ DIFFERENCES = [
     ("negative fraction", wrap("[[-0.5, 20]]"), ([(0, 20)], "trend", True, True), TREND_WRONG),
     ("key case", wrap('[{"Start": 10, "End": 20}]'), TREND_WRONG, TREND_OK),
     ("null answer", wrap("null"), TREND_WRONG, UNREADABLE),
-    ("spaces inside tags", "<think>x</think>< answer >[[10, 20]]</ answer ><class>trend</class>", UNREADABLE,
-     TREND_OK),
-    ("opening tag inside a block", "<think>x</think><answer>[[1, 2]]<answer>[[10, 20]]</answer><class>trend</class>",
-     UNREADABLE, TREND_OK),
+    ("spaces inside tags", "<think>x</think>< answer >[[10, 20]]</ answer ><class>trend</class>", UNREADABLE, TREND_OK),
+    (
+        "opening tag inside a block",
+        "<think>x</think><answer>[[1, 2]]<answer>[[10, 20]]</answer><class>trend</class>",
+        UNREADABLE,
+        TREND_OK,
+    ),
     ("numpy repr with dtype", wrap("array([[10, 20]], dtype=int64)"), UNREADABLE, TREND_OK),
-    ("two class blocks", wrap("[[10, 20]]") + "<class>seasonal</class>", TREND_OK,
-     ([(10, 20)], "seasonal", True, True)),
+    (
+        "two class blocks",
+        wrap("[[10, 20]]") + "<class>seasonal</class>",
+        TREND_OK,
+        ([(10, 20)], "seasonal", True, True),
+    ),
     ("class none", wrap("[[10, 20]]", "none"), ([(10, 20)], "", True, True), ([(10, 20)], "normal", True, True)),
-    ("class no anomaly", wrap("[[10, 20]]", "no anomaly"), ([(10, 20)], "", True, True),
-     ([(10, 20)], "normal", True, True)),
+    (
+        "class no anomaly",
+        wrap("[[10, 20]]", "no anomaly"),
+        ([(10, 20)], "", True, True),
+        ([(10, 20)], "normal", True, True),
+    ),
     ("class anomaly suffix", wrap("[[10, 20]]", "trend anomaly"), ([(10, 20)], "", True, True), TREND_OK),
     ("class punctuation", wrap("[[10, 20]]", "trend."), ([(10, 20)], "", True, True), TREND_OK),
     ("class quotes", wrap("[[10, 20]]", '"trend"'), ([(10, 20)], "", True, True), TREND_OK),
-    ("class separators", wrap("[[10, 20]]", "contextual-point"), ([(10, 20)], "", True, True),
-     ([(10, 20)], "contextual point", True, True)),
-    ("class synonyms", wrap("[[10, 20]]", "seasonality"), ([(10, 20)], "", True, True),
-     ([(10, 20)], "seasonal", True, True)),
+    (
+        "class separators",
+        wrap("[[10, 20]]", "contextual-point"),
+        ([(10, 20)], "", True, True),
+        ([(10, 20)], "contextual point", True, True),
+    ),
+    (
+        "class synonyms",
+        wrap("[[10, 20]]", "seasonality"),
+        ([(10, 20)], "", True, True),
+        ([(10, 20)], "seasonal", True, True),
+    ),
 ]
 
 
@@ -144,8 +163,11 @@ pairs_st = st.lists(st.tuples(st.integers(-50, 1200), st.integers(-50, 1200)), m
 
 
 @settings(max_examples=2_000, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(pairs=pairs_st, style=st.sampled_from(["json", "dict", "tuple", "truncated"]),
-       parser=st.sampled_from(sorted(PARSERS)))
+@given(
+    pairs=pairs_st,
+    style=st.sampled_from(["json", "dict", "tuple", "truncated"]),
+    parser=st.sampled_from(sorted(PARSERS)),
+)
 def test_round_trip_matches_point_set_semantics(pairs, style, parser):
     if style == "json":
         answer = json.dumps([list(p) for p in pairs])
@@ -174,9 +196,36 @@ def test_round_trip_matches_point_set_semantics(pairs, style, parser):
         st.text(max_size=300),
         st.lists(
             st.sampled_from(
-                ["<think>", "</think>", "<answer>", "</answer>", "<class>", "</class>", "[", "]", "{", "}", ",", "(",
-                 ")", '"start":', '"end":', "1e308", "-7", "NaN", "Infinity", "3.5", "trend", "contextual", " ",
-                 "null", "none", "array(", "'start':", "\n"]
+                [
+                    "<think>",
+                    "</think>",
+                    "<answer>",
+                    "</answer>",
+                    "<class>",
+                    "</class>",
+                    "[",
+                    "]",
+                    "{",
+                    "}",
+                    ",",
+                    "(",
+                    ")",
+                    '"start":',
+                    '"end":',
+                    "1e308",
+                    "-7",
+                    "NaN",
+                    "Infinity",
+                    "3.5",
+                    "trend",
+                    "contextual",
+                    " ",
+                    "null",
+                    "none",
+                    "array(",
+                    "'start':",
+                    "\n",
+                ]
             ),
             max_size=40,
         ).map("".join),

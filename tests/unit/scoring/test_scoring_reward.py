@@ -145,8 +145,32 @@ def _check(out: dict) -> None:
     assert out["score"] == pytest.approx(0.7 * out["loc"] + 0.2 * out["cls"] + 0.1 * out["fmt"])
 
 
-TOKENS = ["<think>", "</think>", "<answer>", "</answer>", "<class>", "</class>", "[", "]", ",", "{", "}",
-          '"start":', '"end":', "0", "7", "150", "640", "999", "1e308", "-3", "NaN", "global", "normal", " "]
+TOKENS = [
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "<class>",
+    "</class>",
+    "[",
+    "]",
+    ",",
+    "{",
+    "}",
+    '"start":',
+    '"end":',
+    "0",
+    "7",
+    "150",
+    "640",
+    "999",
+    "1e308",
+    "-3",
+    "NaN",
+    "global",
+    "normal",
+    " ",
+]
 
 
 @pytest.mark.slow  # 10,000 examples per parser: ~15 s each on an idle 2-core machine
@@ -175,7 +199,18 @@ def test_structured_answers_score_in_unit_interval(pairs, cls, parser):
 @pytest.mark.parametrize("parser", sorted(PARSERS))
 def test_bad_input_corpus(parser):
     huge = answer("[" + ", ".join(f"[{i}, {i + 1}]" for i in range(0, 1000, 2)) + "]")
-    for text in ["", "\x00" * 10, "x" * 1_000_000, huge, answer("[[1e308, -1e308]]"), answer("[[NaN, NaN]]"),
-                 "<answer>" + "[" * 200_000, answer("[[650, 600]]"), "<think><answer>[[1,2]]</class>",
-                 answer("[[1, 2]"), answer("__import__('os')"), answer("[" * 100_000)]:
+    for text in [
+        "",
+        "\x00" * 10,
+        "x" * 1_000_000,
+        huge,
+        answer("[[1e308, -1e308]]"),
+        answer("[[NaN, NaN]]"),
+        "<answer>" + "[" * 200_000,
+        answer("[[650, 600]]"),
+        "<think><answer>[[1,2]]</class>",
+        answer("[[1, 2]"),
+        answer("__import__('os')"),
+        answer("[" * 100_000),
+    ]:
         _check(compute_score(SRC, text, GT, parser=parser))

@@ -96,10 +96,25 @@ CASES = [
     ("unclosed class", f"<think>x</think><answer>{RIGHT}</answer><class>global point", GT, 0, 0, 1),
     ("no answer block", "<think>x</think><class>global point</class>", GT, 0, 1, 0),
     ("upper-case tags", f"<THINK>x</THINK><Answer>{RIGHT}</ANSWER><CLASS>global point</Class>", GT, 1, 1, 1),
-    ("tags across lines", ("<think>\nline 1\nline 2\n</think>\n<answer>\n[\n [100, 150],\n [600, 640]\n]\n"
-                           "</answer>\n<class>\nglobal point\n</class>"), GT, 1, 1, 1),
-    ("spaces inside a tag are not a tag", f"<think>x</think>< answer >{RIGHT}</answer><class>global</class>",
-     GT, 0, 1, 0),
+    (
+        "tags across lines",
+        (
+            "<think>\nline 1\nline 2\n</think>\n<answer>\n[\n [100, 150],\n [600, 640]\n]\n"
+            "</answer>\n<class>\nglobal point\n</class>"
+        ),
+        GT,
+        1,
+        1,
+        1,
+    ),
+    (
+        "spaces inside a tag are not a tag",
+        f"<think>x</think>< answer >{RIGHT}</answer><class>global</class>",
+        GT,
+        0,
+        1,
+        0,
+    ),
     ("code is never evaluated", w("__import__('os').getcwd()"), GT, 0, 1, 0),
     ("arithmetic is not a literal", w("[[50 + 50, 150]]"), GT, 0, 1, 0),
     ("no tags at all", "global point at 100-150", GT, 0, 0, 0),
@@ -151,8 +166,10 @@ def test_intervals_and_reasons(answer, intervals, reason):
 
 
 def test_python_warnings_about_model_text_are_silenced():
-    code = ("from verl_anomseer.scoring.strict import parse_strict\n"
-            "for text in ('[1if 1 else 2]', '[0x1for x in y]', '[\"\\\\d\"]'):\n"
-            "    parse_strict('<think>x</think><answer>' + text + '</answer><class>trend</class>', 100)\n")
+    code = (
+        "from verl_anomseer.scoring.strict import parse_strict\n"
+        "for text in ('[1if 1 else 2]', '[0x1for x in y]', '[\"\\\\d\"]'):\n"
+        "    parse_strict('<think>x</think><answer>' + text + '</answer><class>trend</class>', 100)\n"
+    )
     done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr == ""

@@ -19,7 +19,9 @@ from verl_anomseer.timerpo.actor_worker import LastOutput, PolicyGroundingError,
 def tiny(tiny_vl_model):
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
-    return AutoModelForImageTextToText.from_pretrained(tiny_vl_model).eval(), AutoTokenizer.from_pretrained(tiny_vl_model)
+    return AutoModelForImageTextToText.from_pretrained(tiny_vl_model).eval(), AutoTokenizer.from_pretrained(
+        tiny_vl_model
+    )
 
 
 def _micro_batch(prompt_lens, resp_masks, use_remove_padding):

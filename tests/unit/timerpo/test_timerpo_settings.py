@@ -60,14 +60,27 @@ def test_grounding_defaults_are_the_papers_policy_source():
     s = TimerPOSettings.from_algorithm_config(OmegaConf.create({"timerpo": {"grounding": {"eps": 1}}}))
     assert s.policy_grounding and s.grounding.eps == 1.0 and isinstance(s.grounding.eps, float)
     assert s.grounding.as_request() == {
-        "source": "policy", "similarity": "ot", "eps": 1.0, "n_iter": 50, "tau": 0.5, "max_reference_tokens": 512,
+        "source": "policy",
+        "similarity": "ot",
+        "eps": 1.0,
+        "n_iter": 50,
+        "tau": 0.5,
+        "max_reference_tokens": 512,
     }
 
 
 POLICY_REFUSALS = [
-    ({"reward": {"custom_reward_function": {"path": "pkg://verl_anomseer.scoring.reward",
-                                            "reward_kwargs": {"grounding": {"similarity": "ot"}}}}},
-     "~reward.custom_reward_function.reward_kwargs.grounding"),
+    (
+        {
+            "reward": {
+                "custom_reward_function": {
+                    "path": "pkg://verl_anomseer.scoring.reward",
+                    "reward_kwargs": {"grounding": {"similarity": "ot"}},
+                }
+            }
+        },
+        "~reward.custom_reward_function.reward_kwargs.grounding",
+    ),
     ({"trainer": {"use_v1": False}}, "trainer.use_v1=true"),
     ({"actor_rollout_ref": {"actor": {"strategy": "megatron"}}}, "strategy=megatron"),
     ({"actor_rollout_ref": {"actor": {"ulysses_sequence_parallel_size": 2}}}, "ulysses_sequence_parallel_size=1"),

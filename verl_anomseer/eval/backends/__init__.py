@@ -22,19 +22,35 @@ def make_backend(name: str, *, model: str | None, detector: str | None, decoding
     if name == "hf":
         from verl_anomseer.eval.backends.hf import HFBackend
 
-        return HFBackend(model, decoding, device=options["device"], batch_size=options.get("batch_size") or 8,
-                         dtype=options.get("dtype", "auto"))
+        return HFBackend(
+            model,
+            decoding,
+            device=options["device"],
+            batch_size=options.get("batch_size") or 8,
+            dtype=options.get("dtype", "auto"),
+        )
     if name == "vllm":
         from verl_anomseer.eval.backends.vllm import VLLMBackend
 
-        return VLLMBackend(model, decoding, batch_size=options.get("batch_size"), dtype=options.get("dtype", "auto"),
-                           tensor_parallel_size=options.get("tensor_parallel_size", 1),
-                           max_model_len=options.get("max_model_len"))
+        return VLLMBackend(
+            model,
+            decoding,
+            batch_size=options.get("batch_size"),
+            dtype=options.get("dtype", "auto"),
+            tensor_parallel_size=options.get("tensor_parallel_size", 1),
+            max_model_len=options.get("max_model_len"),
+        )
     if name == "openai":
         from verl_anomseer.eval.backends.openai import OpenAIBackend
 
-        return OpenAIBackend(model, decoding, concurrency=options["concurrency"], rate_limit=options["rate_limit"],
-                             max_retries=options["max_retries"], timeout=options["timeout"])
+        return OpenAIBackend(
+            model,
+            decoding,
+            concurrency=options["concurrency"],
+            rate_limit=options["rate_limit"],
+            max_retries=options["max_retries"],
+            timeout=options["timeout"],
+        )
     raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
 
 

@@ -40,8 +40,12 @@ class Decoding:
 def hf_generation_kwargs(decoding: Decoding, stop_token_ids: list[int]) -> dict:
     """`transformers.GenerationConfig` fields for `decoding` (explicit: none is left to the checkpoint).
     transformers disables top-k with 0 where vLLM and verl use -1."""
-    sampling = {"do_sample": not decoding.greedy, "repetition_penalty": decoding.repetition_penalty,
-                "max_new_tokens": decoding.max_new_tokens, "eos_token_id": list(stop_token_ids)}
+    sampling = {
+        "do_sample": not decoding.greedy,
+        "repetition_penalty": decoding.repetition_penalty,
+        "max_new_tokens": decoding.max_new_tokens,
+        "eos_token_id": list(stop_token_ids),
+    }
     if not decoding.greedy:
         sampling.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=max(decoding.top_k, 0))
     return sampling
@@ -49,9 +53,15 @@ def hf_generation_kwargs(decoding: Decoding, stop_token_ids: list[int]) -> dict:
 
 def vllm_sampling_kwargs(decoding: Decoding, seed: int, stop_token_ids: list[int]) -> dict:
     """`vllm.SamplingParams` fields for `decoding` at run seed `seed` (greedy: temperature 0, no seed)."""
-    return {"temperature": decoding.temperature, "top_p": decoding.top_p, "top_k": decoding.top_k,
-            "repetition_penalty": decoding.repetition_penalty, "max_tokens": decoding.max_new_tokens,
-            "stop_token_ids": list(stop_token_ids), "seed": None if decoding.greedy else seed}
+    return {
+        "temperature": decoding.temperature,
+        "top_p": decoding.top_p,
+        "top_k": decoding.top_k,
+        "repetition_penalty": decoding.repetition_penalty,
+        "max_tokens": decoding.max_new_tokens,
+        "stop_token_ids": list(stop_token_ids),
+        "seed": None if decoding.greedy else seed,
+    }
 
 
 def stop_token_ids(model_path: str, tokenizer) -> list[int]:
@@ -78,8 +88,9 @@ class Backend(Protocol):
 
 def chat_prompt(processor, prompt: str) -> str:
     """The row's prompt as one user turn through the processor's chat template, ready for generation."""
-    return processor.apply_chat_template([{"role": "user", "content": chat_content(prompt)}],
-                                         add_generation_prompt=True, tokenize=False)
+    return processor.apply_chat_template(
+        [{"role": "user", "content": chat_content(prompt)}], add_generation_prompt=True, tokenize=False
+    )
 
 
 def plot_image(sample: Sample):
@@ -102,4 +113,4 @@ def chat_content(prompt: str) -> list[dict]:
 
 def batched(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -29,12 +29,16 @@ from verl_anomseer.series.taxonomy import NORMAL
 
 IFOREST_WINDOW = 10
 IFOREST_CONTAMINATION = 0.03
-SINGLE_PROBE_CLASS = {"discord": DETECTOR_CLASS["discord"], "ksigma": DETECTOR_CLASS["ksigma"],
-                      "iforest": DETECTOR_CLASS["ksigma"]}  # iforest flags amplitude outliers, like k-sigma
+SINGLE_PROBE_CLASS = {
+    "discord": DETECTOR_CLASS["discord"],
+    "ksigma": DETECTOR_CLASS["ksigma"],
+    "iforest": DETECTOR_CLASS["ksigma"],
+}  # iforest flags amplitude outliers, like k-sigma
 
 
-def iforest_intervals(values: np.ndarray, seed: int = 0, window: int = IFOREST_WINDOW,
-                      contamination: float = IFOREST_CONTAMINATION) -> list[tuple[int, int]]:
+def iforest_intervals(
+    values: np.ndarray, seed: int = 0, window: int = IFOREST_WINDOW, contamination: float = IFOREST_CONTAMINATION
+) -> list[tuple[int, int]]:
     """Union of the windows IsolationForest flags as outliers among all length-``window`` windows."""
     values = np.asarray(values, dtype=np.float64)
     if len(values) < 2 * window:
@@ -52,7 +56,11 @@ def detector_findings(detector: str, seed: int, values: np.ndarray) -> tuple[lis
     if detector == "probes":
         report = expcot.analyze(values)
         stats = ", ".join(f"{k}={v:.4g}" for k, v in sorted(report.stats.items()))
-        return report.intervals, report.label, f"probe {report.detector}{' (denoised)' if report.denoised else ''}: {stats}"
+        return (
+            report.intervals,
+            report.label,
+            f"probe {report.detector}{' (denoised)' if report.denoised else ''}: {stats}",
+        )
     if detector == "iforest":
         intervals = iforest_intervals(values, seed=seed)
     else:

@@ -27,8 +27,9 @@ from verl_anomseer.eval.samples import Sample
 
 
 class HFBackend:
-    def __init__(self, model: str | None, decoding: Decoding, device: str = "auto", batch_size: int = 8,
-                 dtype: str = "auto"):
+    def __init__(
+        self, model: str | None, decoding: Decoding, device: str = "auto", batch_size: int = 8, dtype: str = "auto"
+    ):
         self.model_path, self.decoding, self.batch_size = model, decoding, batch_size
         self.device, self.dtype = device, dtype
         self.settings = {"backend": "hf", "model": model, "dtype": dtype, **decoding.as_dict()}
@@ -48,15 +49,18 @@ class HFBackend:
             self.processor = AutoProcessor.from_pretrained(self.model_path)
             self.model = AutoModelForImageTextToText.from_pretrained(self.model_path, dtype=self.dtype)
         except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for a bad checkpoint
-            raise EvalSetupError(f"--model {self.model_path}: does not load as an image-text-to-text model "
-                                 f"with a processor ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+            raise EvalSetupError(
+                f"--model {self.model_path}: does not load as an image-text-to-text model "
+                f"with a processor ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            ) from exc
         self.model.to(self.device).eval()
         self.processor.tokenizer.padding_side = "left"  # decoder-only batching: pad on the left
         self.stop_ids = stop_token_ids(self.model_path, self.processor.tokenizer)
         if not self.decoding.use_generation_config:
             own = self.model.generation_config
             self.model.generation_config = GenerationConfig(
-                bos_token_id=own.bos_token_id, pad_token_id=own.pad_token_id, eos_token_id=self.stop_ids)
+                bos_token_id=own.bos_token_id, pad_token_id=own.pad_token_id, eos_token_id=self.stop_ids
+            )
 
     def generation_kwargs(self) -> dict:
         """What each ``generate`` call gets besides the inputs."""
@@ -79,7 +83,7 @@ class HFBackend:
                     out = self.model.generate(**inputs, **kwargs)
                 else:
                     out = self.model.generate(**inputs, generation_config=config)
-            new_tokens = out[:, inputs["input_ids"].shape[1]:]
+            new_tokens = out[:, inputs["input_ids"].shape[1] :]
             texts = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
             yield from zip(batch, texts)
 

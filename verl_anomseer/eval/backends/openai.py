@@ -44,15 +44,24 @@ class RateLimiter:
 
 
 class OpenAIBackend:
-    def __init__(self, model: str | None, decoding: Decoding, concurrency: int = 4, rate_limit: float | None = None,
-                 max_retries: int = 5, timeout: float = 120.0, backoff: float = 1.0):
+    def __init__(
+        self,
+        model: str | None,
+        decoding: Decoding,
+        concurrency: int = 4,
+        rate_limit: float | None = None,
+        max_retries: int = 5,
+        timeout: float = 120.0,
+        backoff: float = 1.0,
+    ):
         self.model, self.decoding = model, decoding
         self.base_url = os.environ.get("OPENAI_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
         self.concurrency, self.max_retries, self.backoff = concurrency, max_retries, backoff
         self.limiter = RateLimiter(rate_limit)
         key = os.environ.get("OPENAI_API_KEY", "")
-        self.client = httpx.Client(base_url=self.base_url, timeout=timeout,
-                                   headers={"Authorization": f"Bearer {key}"} if key else {})
+        self.client = httpx.Client(
+            base_url=self.base_url, timeout=timeout, headers={"Authorization": f"Bearer {key}"} if key else {}
+        )
         self.settings = {"backend": "openai", "model": model, "base_url": self.base_url, **decoding.as_dict()}
 
     def check(self) -> None:
@@ -62,11 +71,14 @@ class OpenAIBackend:
         try:
             response = self.client.get("/models")
         except httpx.HTTPError as exc:
-            raise EvalSetupError(f"cannot reach the endpoint {self.base_url} ({type(exc).__name__}: {exc}); "
-                                 "set OPENAI_BASE_URL to a running OpenAI-compatible server") from exc
+            raise EvalSetupError(
+                f"cannot reach the endpoint {self.base_url} ({type(exc).__name__}: {exc}); "
+                "set OPENAI_BASE_URL to a running OpenAI-compatible server"
+            ) from exc
         if response.status_code in (401, 403):
-            raise EvalSetupError(f"the endpoint {self.base_url} rejected the key (HTTP {response.status_code}); "
-                                 "set OPENAI_API_KEY")
+            raise EvalSetupError(
+                f"the endpoint {self.base_url} rejected the key (HTTP {response.status_code}); set OPENAI_API_KEY"
+            )
 
     def generate(self, samples: list[Sample], seed: int) -> Iterator[tuple[Sample, str]]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
@@ -80,9 +92,14 @@ class OpenAIBackend:
 
     def complete(self, sample: Sample, seed: int) -> str:
         """One chat completion for ``sample``; raises :class:`BackendError` once the retries are spent."""
-        payload = {"model": self.model, "messages": [{"role": "user", "content": self._content(sample)}],
-                   "temperature": self.decoding.temperature, "top_p": self.decoding.top_p,
-                   "max_tokens": self.decoding.max_new_tokens, "seed": seed}
+        payload = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": self._content(sample)}],
+            "temperature": self.decoding.temperature,
+            "top_p": self.decoding.top_p,
+            "max_tokens": self.decoding.max_new_tokens,
+            "seed": seed,
+        }
         for attempt in range(self.max_retries + 1):
             self.limiter.acquire()
             try:
@@ -102,10 +119,12 @@ class OpenAIBackend:
         retry_after = response.headers.get("retry-after") if response is not None else None
         if retry_after and retry_after.replace(".", "", 1).isdigit():
             return float(retry_after)
-        return self.backoff * 2 ** attempt * (0.5 + random.random() / 2)
+        return self.backoff * 2**attempt * (0.5 + random.random() / 2)
 
     @staticmethod
     def _content(sample: Sample) -> list[dict]:
         url = "data:image/png;base64," + base64.b64encode(sample.image).decode("ascii")
-        return [{"type": "image_url", "image_url": {"url": url}} if part["type"] == "image" else part
-                for part in chat_content(sample.prompt)]
+        return [
+            {"type": "image_url", "image_url": {"url": url}} if part["type"] == "image" else part
+            for part in chat_content(sample.prompt)
+        ]

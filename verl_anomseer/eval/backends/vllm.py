@@ -24,8 +24,15 @@ from verl_anomseer.eval.samples import Sample
 
 
 class VLLMBackend:
-    def __init__(self, model: str | None, decoding: Decoding, batch_size: int | None = None, dtype: str = "auto",
-                 tensor_parallel_size: int = 1, max_model_len: int | None = None):
+    def __init__(
+        self,
+        model: str | None,
+        decoding: Decoding,
+        batch_size: int | None = None,
+        dtype: str = "auto",
+        tensor_parallel_size: int = 1,
+        max_model_len: int | None = None,
+    ):
         self.model_path, self.decoding, self.batch_size = model, decoding, batch_size
         self.engine = {"dtype": dtype, "tensor_parallel_size": tensor_parallel_size, "max_model_len": max_model_len}
         self.settings = {"backend": "vllm", "model": model, **self.engine, **decoding.as_dict()}
@@ -34,8 +41,12 @@ class VLLMBackend:
 
     def engine_kwargs(self) -> dict:
         """What ``vllm.LLM`` is built with."""
-        return {"model": self.model_path, **self.engine, "limit_mm_per_prompt": {"image": 1, "video": 0},
-                "generation_config": "auto" if self.decoding.use_generation_config else "vllm"}
+        return {
+            "model": self.model_path,
+            **self.engine,
+            "limit_mm_per_prompt": {"image": 1, "video": 0},
+            "generation_config": "auto" if self.decoding.use_generation_config else "vllm",
+        }
 
     def check(self) -> None:
         if not self.model_path:
@@ -43,8 +54,10 @@ class VLLMBackend:
         try:
             import vllm
         except ImportError as exc:
-            raise EvalSetupError("--backend vllm: vllm is not installed; on a GPU node run "
-                                 "`pip install 'verl-anomseer[gpu]'`, or use --backend hf") from exc
+            raise EvalSetupError(
+                "--backend vllm: vllm is not installed; on a GPU node run "
+                "`pip install 'verl-anomseer[gpu]'`, or use --backend hf"
+            ) from exc
         from transformers import AutoProcessor
 
         try:
@@ -52,8 +65,9 @@ class VLLMBackend:
             self.stop_ids = stop_token_ids(self.model_path, self.processor.tokenizer)
             self.llm = vllm.LLM(**self.engine_kwargs())
         except Exception as exc:
-            raise EvalSetupError(f"--model {self.model_path}: vLLM could not load it "
-                                 f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+            raise EvalSetupError(
+                f"--model {self.model_path}: vLLM could not load it ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            ) from exc
 
     def sampling_params(self, seed: int):
         from vllm import SamplingParams
@@ -66,8 +80,10 @@ class VLLMBackend:
 
     def requests(self, samples: list[Sample]) -> list[dict]:
         """One prompt (chat template applied) with its plot per sample."""
-        return [{"prompt": chat_prompt(self.processor, s.prompt), "multi_modal_data": {"image": plot_image(s)}}
-                for s in samples]
+        return [
+            {"prompt": chat_prompt(self.processor, s.prompt), "multi_modal_data": {"image": plot_image(s)}}
+            for s in samples
+        ]
 
     def generate(self, samples: list[Sample], seed: int) -> Iterator[tuple[Sample, str]]:
         params = self.sampling_params(seed)
