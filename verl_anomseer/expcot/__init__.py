@@ -3,7 +3,8 @@
 Public API: ``analyze(values) -> ProbeReport`` (the data-driven detector choice), ``clean_trace(values)``
 (no ground truth), ``faithful_trace(values, category, intervals, label)`` (the authors' trace), the single
 probes ``ksigma_intervals``, ``discord_intervals``, ``trend_intervals``, ``freq_intervals``, ``MIN_LENGTH``,
-``slope_shift_probe`` (the clean mode's trend test) and ``stumpy_cache.enable()``.
+``slope_shift_probe`` (the clean mode's trend test), ``shape_probe`` (its window-shape test) and
+``stumpy_cache.enable()``.
 """
 
 from verl_anomseer.expcot import stumpy_cache
@@ -18,6 +19,7 @@ from verl_anomseer.expcot.probes import (
     ksigma_intervals,
     ksigma_probe,
     noise_ratio,
+    shape_probe,
     slope_shift_probe,
     spike_probe,
     trend_intervals,
@@ -43,6 +45,7 @@ __all__ = [
     "ksigma_probe",
     "noise_ratio",
     "render_clean",
+    "shape_probe",
     "slope_shift_probe",
     "spike_class",
     "spike_probe",

@@ -19,6 +19,8 @@ Probes (defaults = the authors' released values):
   average y, W a whole number of dominant periods (``cancelling_window``), so a seasonal sine cancels exactly;
   flags runs of |d - median d| > k robust std (k = 3) lasting >= W samples whose level gain is not undone nearby.
 - ``discord_probe``: stumpy matrix profile with m = 50; the top discord [i, i + m) when its z-score > 3.5.
+- ``shape_probe``: stumpy matrix profile with m = one dominant period; a sample's score is the least profile value
+  over the subsequences that contain it, flagged when its robust z > k (``SHAPE_K``, calibrated).
 - ``denoise``: Savitzky-Golay, window max(5, min(31, (L // 4) | 1)), polyorder 2.
 - ``noise_ratio``: robust noise std from second differences, 1.4826 MAD(diff2 x) / sqrt(6), over std(x).
 Short series shrink the windows: freq window <= L // 2, discord m <= L // 4 (stats record the values used).
@@ -42,8 +44,10 @@ _FLOAT_MAX = float(np.finfo(np.float64).max)
 PARALLEL_STUMP_LENGTH = 10_000
 _FREQ_CHUNK = 8192  # windows per rfft batch: bounds memory on very long series
 SPIKE_RADIUS = 2
-SPIKE_K = 12.0  # calibrated on the AnomLLM train split: python benchmarks/results.py --calibrate-only
+SPIKE_K = 8.0  # calibrated on the AnomLLM train split: python benchmarks/results.py --calibrate-only
 SPIKE_FLOOR = 0.01
+SHAPE_K = 24.0  # calibrated on the AnomLLM train split: python benchmarks/results.py --calibrate-only
+SHAPE_MIN_M = 8
 
 
 @dataclass(frozen=True)
@@ -242,6 +246,50 @@ def discord_probe(values, m: int = 50, z_threshold: float = 3.5) -> ProbeResult:
     return ProbeResult([(idx, idx + m)] if z > z_threshold else [], stats)
 
 
+def shape_window(values) -> int:
+    """One dominant period, round(1 / ``dominant_frequency``), within [``SHAPE_MIN_M``, L // 4] (L // 4 without one)."""
+    xs = np.asarray(values, dtype=np.float64)
+    f = dominant_frequency(xs)
+    top = xs.size // 4
+    return top if f == 0.0 else int(np.clip(round(1.0 / f), SHAPE_MIN_M, top))
+
+
+def shape_probe(values, k: float = SHAPE_K) -> ProbeResult:
+    """Window-level shape change: samples every subsequence around which is unlike the rest of the series.
+
+    P = the z-normalised matrix profile with m = ``shape_window`` (each length-m subsequence's distance to its
+    nearest non-trivial neighbour); a sample t scores s_t = min P[i] over the subsequences [i, i + m) holding it,
+    so s_t is high only when every window through t is a discord. z = (s - median s) / (1.4826 MAD s) (MAD
+    floored at rounding level); flags z > k. A seasonal period, level or slope the rest of the series shares
+    scores low; a stretch with another frequency or shape, or a ramp between two levels, scores high.
+    """
+    from verl_anomseer.expcot import stumpy_cache
+
+    _check_positive("k", k)
+    xs, _ = _scaled(as_series(values))
+    m = shape_window(xs)
+    stats = {"m": float(m), "score_median": 0.0, "score_spread": 0.0, "k": float(k), "max_z": 0.0}
+    stats |= {"argmax_z": 0.0, "n_flagged": 0.0}
+    if xs.std() <= FLAT_REL_STD:
+        return ProbeResult([], stats)
+    stumpy_cache.enable()
+    profile = _matrix_profile(xs, m)
+    profile[~np.isfinite(profile)] = 0.0  # no distance: no evidence
+    score = sliding_window_view(np.pad(profile, m - 1, constant_values=np.inf), m).min(axis=1)
+    center = float(np.median(score))
+    spread = max(float(median_abs_deviation(score, scale="normal")), FLAT_REL_STD)
+    z = (score - center) / spread
+    mask = z > k
+    stats.update(
+        score_median=center,
+        score_spread=spread,
+        max_z=float(z.max()),
+        argmax_z=float(np.argmax(z)),
+        n_flagged=float(mask.sum()),
+    )
+    return ProbeResult(mask_to_intervals(mask), stats)
+
+
 def denoise_window(length: int) -> int:
     """The authors' Savitzky-Golay denoising window: max(5, min(31, (L // 4) | 1))."""
     return max(5, min(31, (length // 4) | 1))
@@ -325,11 +373,21 @@ def discord_intervals(values, m: int = 50, z_threshold: float = 3.5) -> list[tup
     return discord_probe(values, m, z_threshold).intervals
 
 
+def dominant_frequency(values, max_fraction: float = 0.25) -> float:
+    """f = argmax_j |rfft(diff x, n = L)|_j^2 / L over periods <= max_fraction L; 0 when there is no peak.
+
+    The difference keeps a slope change's low-frequency leakage from outranking a seasonal sine."""
+    xs = np.asarray(values, dtype=np.float64)
+    power = np.abs(np.fft.rfft(np.diff(xs), n=xs.size)) ** 2
+    power[: int(np.ceil(1.0 / max_fraction))] = 0.0  # DC and periods longer than max_fraction L
+    peak = int(np.argmax(power))
+    return peak / xs.size if peak > 0 and power[peak] > 0.0 else 0.0
+
+
 def cancelling_window(values, min_fraction: float = 0.1, max_fraction: float = 0.25, tolerance: float = 0.01) -> int:
     """The smallest box width W in [min_fraction L, max_fraction L] whose moving average cancels the dominant sine.
 
-    The dominant frequency f = argmax |rfft(diff x)|^2 over periods <= max_fraction L (the difference
-    keeps a slope change's low-frequency leakage from outranking the sine); a width-W box passes a sine of
+    The dominant frequency f (``dominant_frequency``, periods <= max_fraction L); a width-W box passes a sine of
     frequency f with gain |sin(pi f W) / (W sin(pi f))|, zero when W is a whole number of periods. The first
     W with gain < ``tolerance``, moved to the least gain within half a period after it, wins; else the W of least
     gain; a series without a dominant frequency gets the smallest W.
@@ -337,12 +395,9 @@ def cancelling_window(values, min_fraction: float = 0.1, max_fraction: float = 0
     xs = np.asarray(values, dtype=np.float64)
     lo = max(2, int(xs.size * min_fraction))
     widths = np.arange(lo, max(lo, int(xs.size * max_fraction)) + 1)
-    power = np.abs(np.fft.rfft(np.diff(xs), n=xs.size)) ** 2
-    power[: int(np.ceil(1.0 / max_fraction))] = 0.0  # DC and periods longer than the widest window
-    peak = int(np.argmax(power))
-    if peak == 0 or power[peak] <= 0.0:
+    f = dominant_frequency(xs, max_fraction)
+    if f == 0.0:
         return int(widths[0])
-    f = peak / xs.size
     gain = np.abs(np.sin(np.pi * f * widths) / (widths * np.sin(np.pi * f)))
     cancelled = np.flatnonzero(gain < tolerance)
     if not cancelled.size:

@@ -7,19 +7,27 @@ The hierarchical scan of the paper, with every branch decided by a measured stat
    denoising) finds a sustained slope change that is not undone later -> "trend";
 4. frequency: windows with an unusual dominant period -> "seasonal";
 5. discord: matrix-profile discord z > 3.5 -> "contextual point";
-6. isolated points: ``probes.spike_probe`` on the raw series (samples far from their neighbours' median) ->
+6. shape: ``probes.shape_probe`` (on the denoised series when step 2 says so) finds stretches where every
+   period-long window is unlike the rest -> "shapelet", provided they are more than the isolated points of
+   step 7: every sample step 7 flags lies within ``probes.SPIKE_RADIUS`` of them (else the points elsewhere are
+   the anomaly) and most of their samples are not flagged by it (else they are a burst of points); otherwise
+   step 7 answers;
+7. isolated points: ``probes.spike_probe`` on the raw series (samples far from their neighbours' median) ->
    "global point" when most flagged samples lie beyond the range of the rest, else "contextual point";
-7. otherwise no interval, "normal".
+8. otherwise no interval, "normal".
 Every probe runs, so ``stats`` always holds the same keys ("<probe>.<stat>" with probes ksigma, slope, freq,
-discord, spike, plus "noise.*"). The authors' Savitzky-Golay gradient probe (``trend_probe``) is not used here: the
-sine's own gradient swamps AnomLLM's slope changes, so it never fired (it stays in the faithful mode).
+discord, shape, spike, plus "noise.*"). The authors' Savitzky-Golay gradient probe (``trend_probe``) is not used
+here: the sine's own gradient swamps AnomLLM's slope changes, so it never fired (it stays in the faithful mode).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scipy.ndimage import binary_dilation
+
 from verl_anomseer.expcot import probes
+from verl_anomseer.series.intervals import intervals_to_mask
 from verl_anomseer.series.taxonomy import NORMAL
 
 GLOBAL_Z = 5.0
@@ -30,6 +38,7 @@ DETECTOR_CLASS: dict[str, str] = {
     "trend": "trend",
     "freq": "seasonal",
     "discord": "contextual point",
+    "shape": "shapelet",
     "spike": "contextual point",  # or "global point": see spike_class
     "none": NORMAL,
 }
@@ -39,6 +48,7 @@ DETECTOR_PROBE: dict[str, str] = {
     "trend": "slope",
     "freq": "freq",
     "discord": "discord",
+    "shape": "shape",
     "spike": "spike",
 }
 
@@ -48,6 +58,22 @@ def spike_class(stats: dict[str, float], prefix: str = "") -> str:
 
     ``stats``: the spike probe's (``prefix`` "") or a report's (``prefix`` "spike.")."""
     return "global point" if 2 * stats[prefix + "n_outside"] > stats[prefix + "n_flagged"] else "contextual point"
+
+
+def beyond_points(shape: list[tuple[int, int]], spike: list[tuple[int, int]], length: int) -> bool:
+    """Whether the ``shape`` intervals are more than isolated points: every ``spike`` sample lies within
+    ``probes.SPIKE_RADIUS`` of them, and more than half of their samples are not spikes."""
+    windows, spikes = intervals_to_mask(shape, length), intervals_to_mask(spike, length)
+    near = binary_dilation(windows, iterations=probes.SPIKE_RADIUS)
+    return not (spikes & ~near).any() and 2 * (windows & ~spikes).sum() > windows.sum()
+
+
+def local_detector(shape: probes.ProbeResult, spike: probes.ProbeResult, length: int) -> str:
+    """Steps 6-8 on a series of ``length``: "shape" when its intervals are ``beyond_points``, else "spike" when it
+    flagged any sample, else "none"."""
+    if shape.intervals and beyond_points(shape.intervals, spike.intervals, length):
+        return "shape"
+    return "spike" if spike.intervals else "none"
 
 
 @dataclass(frozen=True)
@@ -61,10 +87,11 @@ class ProbeReport:
     denoised: bool
 
 
-def analyze(values, spike_k: float = probes.SPIKE_K) -> ProbeReport:
+def analyze(values, spike_k: float = probes.SPIKE_K, shape_k: float = probes.SHAPE_K) -> ProbeReport:
     """Run every probe on ``values`` and pick the detector from the statistics alone (module docstring).
 
-    ``spike_k``: the isolated-point threshold (its default was calibrated on the AnomLLM train split)."""
+    ``spike_k``, ``shape_k``: the isolated-point and shape thresholds (defaults calibrated on the AnomLLM train
+    split)."""
     x = probes.as_series(values)
     results = {"ksigma": probes.ksigma_probe(x)}
     noise = probes.noise_ratio(x)
@@ -73,6 +100,7 @@ def analyze(values, spike_k: float = probes.SPIKE_K) -> ProbeReport:
     results["slope"] = probes.slope_shift_probe(x)
     results["freq"] = probes.freq_probe(structural)
     results["discord"] = probes.discord_probe(structural)
+    results["shape"] = probes.shape_probe(structural, k=shape_k)
     results["spike"] = probes.spike_probe(x, k=spike_k)
 
     stats = {f"{name}.{key}": value for name, result in results.items() for key, value in result.stats.items()}
@@ -88,10 +116,8 @@ def analyze(values, spike_k: float = probes.SPIKE_K) -> ProbeReport:
         detector = "freq"
     elif results["discord"].intervals:
         detector = "discord"
-    elif results["spike"].intervals:
-        detector = "spike"
     else:
-        detector = "none"
+        detector = local_detector(results["shape"], results["spike"], x.size)
     intervals = [] if detector == "none" else results[DETECTOR_PROBE[detector]].intervals
     label = spike_class(results["spike"].stats) if detector == "spike" else DETECTOR_CLASS[detector]
     return ProbeReport(detector, list(intervals), label, stats, denoised)

@@ -86,6 +86,16 @@ def _discord_evidence(s: dict[str, float]) -> str:
     )
 
 
+def _shape_evidence(s: dict[str, float]) -> str:
+    return (
+        f"each subsequence of one dominant period ({int(s['shape.m'])} samples) is compared with its nearest match "
+        "elsewhere (matrix profile of the standardised subsequences), and each sample keeps the smallest distance "
+        f"among the subsequences through it; these scores have median {_num(s['shape.score_median'])} and robust std "
+        f"{_num(s['shape.score_spread'])}, the highest lies {_num(s['shape.max_z'])} std above the median at index "
+        f"{int(s['shape.argmax_z'])}, and {int(s['shape.n_flagged'])} samples exceed {_num(s['shape.k'])} std"
+    )
+
+
 def _spike_evidence(s: dict[str, float]) -> str:
     return (
         f"against the median of its {2 * int(s['spike.radius'])} neighbours each sample leaves a residual of robust "
@@ -100,11 +110,12 @@ _DECISIVE = {
     "trend": "the sustained slope shifts, mapped back to the samples they average, are",
     "freq": "the windows with an unusual period cover",
     "discord": "the discord subsequence is",
+    "shape": "the stretches unlike every other part of the series are",
     "spike": "the isolated samples are",
 }
 _EVIDENCE = {"ksigma": _ksigma_evidence, "trend": _trend_evidence, "freq": _freq_evidence, "discord": _discord_evidence}
-_CLEAN_EVIDENCE = {**_EVIDENCE, "trend": _slope_evidence, "spike": _spike_evidence}  # clean mode's own tests
-_STRUCTURAL = ("trend", "freq", "discord", "spike")
+_CLEAN_EVIDENCE = {**_EVIDENCE, "trend": _slope_evidence, "shape": _shape_evidence, "spike": _spike_evidence}
+_STRUCTURAL = ("trend", "freq", "discord", "shape", "spike")  # the clean mode's tests, in the analysis order
 
 
 def _scan_sentence(s: dict[str, float], robust: bool) -> str:

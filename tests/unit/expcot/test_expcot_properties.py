@@ -19,6 +19,7 @@ from verl_anomseer.expcot import (
     faithful_trace,
     freq_probe,
     ksigma_probe,
+    shape_probe,
     slope_shift_probe,
     spike_class,
     spike_probe,
@@ -70,7 +71,7 @@ def test_analyze_gives_valid_intervals_and_finite_stats(x):
 
 @given(series())
 def test_every_probe_gives_valid_intervals_and_finite_stats(x):
-    for probe in (ksigma_probe, trend_probe, freq_probe, discord_probe, slope_shift_probe, spike_probe):
+    for probe in (ksigma_probe, trend_probe, freq_probe, discord_probe, slope_shift_probe, shape_probe, spike_probe):
         result = probe(x)
         assert _valid(result.intervals, x.size), probe.__name__
         assert all(math.isfinite(v) for v in result.stats.values()), probe.__name__

@@ -16,7 +16,7 @@ from verl_anomseer.series.taxonomy import ANOMLLM_CATEGORIES, CLASSES, NORMAL
 
 def test_analyze_takes_the_series_only():
     parameters = inspect.signature(analyze).parameters
-    assert list(parameters) == ["values", "spike_k"]  # the series and a threshold, never ground truth
+    assert list(parameters) == ["values", "spike_k", "shape_k"]  # the series and thresholds, never ground truth
     assert isinstance(parameters["spike_k"].default, float)
 
 
