@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         default=DEMO_LR,
         help=f"actor learning rate (default {DEMO_LR:g}; 0 trains nothing, the learning test's control)",
     )
+    p.add_argument("--seed", type=int, default=0, help="seed of the data order and of the rollout's sampling")
     p.add_argument("--algorithm", choices=("timerpo", "grpo"), default="timerpo", help="advantage estimator")
     p.add_argument(
         "--grounding",
@@ -134,9 +135,10 @@ def train_command(
     grounding: str = "policy",
     lr: float = DEMO_LR,
     prompts: int = DEMO_PROMPTS,
+    seed: int = 0,
 ) -> list[str]:
     """The `main_ppo` command line of the demo's training run (recipe `cpu_smoke`): `steps` steps of `prompts`
-    prompts at learning rate `lr`."""
+    prompts at learning rate `lr`, data order and sampling seeded by `seed`."""
     command = [sys.executable, "-m", "verl.trainer.main_ppo", *RECIPE]
     command += [
         f"data.train_files={data / 'train.parquet'}",
@@ -145,6 +147,8 @@ def train_command(
         f"trainer.total_training_steps={steps}",
         f"actor_rollout_ref.actor.optim.lr={lr}",
         f"data.train_batch_size={prompts}",
+        f"data.seed={seed}",
+        f"actor_rollout_ref.rollout.seed={seed}",
         f"trainer.total_epochs={steps}",  # enough passes over a small dataset for `steps` steps
         f"trainer.save_freq={steps}",
         f"trainer.default_local_dir={run / 'checkpoints'}",
@@ -185,12 +189,13 @@ def run_training(
     grounding: str = "policy",
     lr: float = DEMO_LR,
     prompts: int = DEMO_PROMPTS,
+    seed: int = 0,
 ) -> Path:
     """Run main_ppo; return the Hugging Face checkpoint of the last step."""
     metrics, log = out / "metrics.jsonl", out / "train.log"
     for stale in (metrics, out / "checkpoints", out / "rollouts"):
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-    command = train_command(data, model, out, steps, algorithm, grounding, lr, prompts)
+    command = train_command(data, model, out, steps, algorithm, grounding, lr, prompts, seed)
     print(f"demo: training {steps} {algorithm} steps at lr {lr:g} on the CPU backend (log: {log})", flush=True)
     with log.open("w") as fh:
         try:
@@ -282,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(stale, ignore_errors=True)
     eval_rc = None if args.no_eval else run_eval(data, model, before)
     checkpoint = run_training(
-        data, model, out, args.steps, args.algorithm, args.timeout, args.grounding, args.lr, args.prompts
+        data, model, out, args.steps, args.algorithm, args.timeout, args.grounding, args.lr, args.prompts, args.seed
     )
     if not args.no_eval:
         eval_rc = max(eval_rc, run_eval(data, checkpoint, after))

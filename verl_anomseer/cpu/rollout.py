@@ -5,7 +5,9 @@ Three pieces, registered through verl's own hooks by `register()`:
   processor) from `actor_rollout_ref.model.path`; `generate(prompt_ids, sampling_params, image_data=...)`
   runs the image processor on the AgentLoop's images so `pixel_values`/`image_grid_thw` reach the model,
   samples up to `max_tokens` (default `rollout.response_length`) and returns per-token log-probs
-  `log softmax(logits / T)` of the sampled tokens (vLLM's `processed_logprobs`).
+  `log softmax(logits / T)` of the sampled tokens (vLLM's `processed_logprobs`). Sampling is seeded per request
+  by `sample_seed`: the k-th request of a step for a given prompt and image draws the same random numbers in every
+  step, whatever order the requests arrive in, so fixed weights give exactly the same rollouts each epoch.
 - `HFReplica` (`RolloutReplicaRegistry["hf"]`): launches that actor next to the hybrid actor workers.
 - `HFServerAdapter` (verl's rollout registry, `("hf", "async")`): lives in the actor worker and pushes the
   actor's weights into the server after each update (`update_weights`).
@@ -14,6 +16,7 @@ Three pieces, registered through verl's own hooks by `register()`:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 from typing import Any
@@ -32,6 +35,19 @@ ADAPTER_FQN = f"{__name__}.HFServerAdapter"
 
 def server_actor_name(replica_rank: int) -> str:
     return f"anomseer_hf_rollout_{replica_rank}"
+
+
+def prompt_key(prompt_ids: list[int], vision: dict) -> bytes:
+    """A digest of a request's prompt: its token ids and, when it has images, their pixels."""
+    digest = hashlib.blake2b(torch.tensor(prompt_ids, dtype=torch.int64).numpy().tobytes(), digest_size=16)
+    if "pixel_values" in vision:
+        digest.update(vision["pixel_values"].float().contiguous().numpy().tobytes())
+    return digest.digest()
+
+
+def sample_seed(seed: int, key: bytes, k: int) -> int:
+    """The sampling seed of the `k`-th request in a step for the prompt with digest `key`, under rollout `seed`."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}:{k}:".encode() + key, digest_size=8).digest(), "little") >> 1
 
 
 def _model_path(model_config: Any) -> str:
@@ -63,7 +79,9 @@ class HFRolloutServer:
         self.pad_token_id = generation.pad_token_id if generation.pad_token_id is not None else 0
         self.global_steps: int | None = None
         self._lock = asyncio.Lock()
-        torch.manual_seed(int(getattr(config, "seed", 0) or 0))
+        self._seed = int(getattr(config, "seed", 0) or 0)
+        self._requests: dict[bytes, int] = {}  # prompt key -> requests for it seen in step `_counted_step`
+        self._counted_step: int | None = None
 
     def _vision_inputs(self, image_data: list | None, video_data: list | None, mm_kwargs: dict | None) -> dict:
         if video_data:
@@ -77,6 +95,12 @@ class HFRolloutServer:
 
     @torch.no_grad()
     def _generate(self, prompt_ids: list[int], sampling_params: dict, vision: dict) -> TokenOutput:
+        key = prompt_key(prompt_ids, vision)
+        if self._counted_step != self.global_steps:  # a new step: count each prompt's requests from 0 again
+            self._counted_step, self._requests = self.global_steps, {}
+        k = self._requests.get(key, 0)
+        self._requests[key] = k + 1
+        torch.manual_seed(sample_seed(self._seed, key, k))
         params = dict(sampling_params or {})
         max_new = int(params.get("max_tokens") or params.get("max_new_tokens") or self.config.response_length)
         temperature = float(params.get("temperature", 1.0) or 0.0)

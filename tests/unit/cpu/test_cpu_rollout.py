@@ -100,6 +100,28 @@ def test_videos_are_refused(server, prompt):
         asyncio.run(server.generate(prompt_ids, SAMPLING, "r5", video_data=[object()]))
 
 
+def test_sampling_is_seeded_per_prompt_and_request_so_that_each_step_repeats_it(tiny_vl_model, prompt):
+    """The k-th request of a step for a prompt samples alike in every step, other prompts in between or not;
+    another rollout seed samples differently."""
+    _, prompt_ids, images = prompt
+    blank = [Image.new("RGB", images[0].size, "white")]
+
+    def step(server, global_steps, image_sets):
+        asyncio.run(server.set_global_steps(global_steps))
+        return [asyncio.run(server.generate(prompt_ids, SAMPLING, "s", image_data=i)).token_ids for i in image_sets]
+
+    server = HFRolloutServer(_Config(), _ModelConfig(tiny_vl_model))
+    first = step(server, 1, [images] * 3)
+    assert len({tuple(t) for t in first}) > 1
+    again = step(server, 2, [blank, images, blank, images, images])
+    assert [again[1], again[3], again[4]] == first and again[0] != again[2]
+
+    class _Seed1(_Config):
+        seed = 1
+
+    assert step(HFRolloutServer(_Seed1(), _ModelConfig(tiny_vl_model)), 1, [images] * 3) != first
+
+
 def test_weight_updates_change_generation_and_unknown_names_are_refused(tiny_vl_model, prompt):
     _, prompt_ids, images = prompt
     server = HFRolloutServer(_Config(), _ModelConfig(tiny_vl_model))
