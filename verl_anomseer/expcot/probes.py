@@ -262,6 +262,7 @@ def shape_probe(values, k: float = SHAPE_K) -> ProbeResult:
     so s_t is high only when every window through t is a discord. z = (s - median s) / (1.4826 MAD s) (MAD
     floored at rounding level); flags z > k. A seasonal period, level or slope the rest of the series shares
     scores low; a stretch with another frequency or shape, or a ramp between two levels, scores high.
+    ``score_median`` and ``score_spread`` are distances between standardised subsequences: unitless.
     """
     from verl_anomseer.expcot import stumpy_cache
 
