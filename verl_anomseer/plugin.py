@@ -23,7 +23,7 @@ from typing import Any
 
 import wrapt
 
-from verl_anomseer import cluster, cpu, launch_checks
+from verl_anomseer import cluster, cpu, launch_checks, verl_seam
 
 logger = logging.getLogger(__name__)
 STRICT = "verl_anomseer.plugin" in os.environ.get("VERL_USE_EXTERNAL_MODULES", "").split(",")
@@ -48,8 +48,19 @@ def _check_timerpo(config: Any) -> None:
     check_config(config)
 
 
-# one driver-side check per concern; each raises its own error type naming the fix (Hydra prints it, exit 1)
+# the verl internals the driver and its workers rely on (the `cpu` and `eval` concerns are checked where used)
+DRIVER_CONCERNS = ("version", "plugin", "estimator", "trainer", "worker", "reward", "dataset", "driver")
+
+
+def _check_verl_seam(config: Any) -> None:
+    verl_seam.require(DRIVER_CONCERNS)
+
+
+# one driver-side check per concern; each raises its own error type naming the fix (Hydra prints it, exit 1),
+# except the GPU-less refusal (one line, exit 2; a machine without accelerators is the first thing to fix)
 DRIVER_CHECKS: tuple[Callable[[Any], None], ...] = (
+    _check_verl_seam,
+    cpu.refuse_without_accelerator,
     _check_timerpo,
     cpu.check_config,
     launch_checks.check_config,

@@ -4,7 +4,6 @@ run trains, lets in one with the token, and the run finishes."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from env_support import clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 RUN_TIMEOUT = 900
@@ -43,7 +43,7 @@ class ProbedRun:
 
 
 def _no_auth_settings() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "VERL_", "HYDRA_"))}
+    return clean_env("RAY_AUTH")
 
 
 def _gcs_port(ray_tmp: Path, run: subprocess.Popen, timeout: float) -> int | None:

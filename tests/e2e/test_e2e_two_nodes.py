@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import secrets
 import select
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from env_support import clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 CLUSTER_SCRIPT = Path(__file__).parents[1] / "support" / "two_node_ray_cluster.py"
@@ -32,8 +32,7 @@ STEPS = 2
 def _without_project_env() -> dict[str, str]:
     """This environment without the project's, verl's and Hydra's variables or any Ray address or token (the
     tests' loopback switch stays: both nodes listen on 127.0.0.1)."""
-    dropped = ("VERL_", "HYDRA_", "RAY_AUTH", "RAY_ADDRESS", "RAY_TMPDIR")
-    return {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    return clean_env("RAY_AUTH", "RAY_ADDRESS", "RAY_TMPDIR")
 
 
 def _token_env(tmp: Path) -> dict[str, str]:

@@ -1,325 +1,28 @@
-"""Every verl internal the plugin relies on, checked against the installed verl (docs/architecture.md).
+"""Every verl internal the plugin relies on (`verl_anomseer.verl_seam.INTERNALS`), checked against the installed verl.
 
-`INTERNALS` lists, in the order a verl upgrade should look at them, each module attribute, overridden or called
-method (with its parameters) and registry the plugin uses, plus the few behaviours it depends on, as snippets of
-verl's own source. The test fails at the first entry that is missing or changed, naming it, what changed and
-which plugin module uses it. A second test keeps the list complete: every `from verl... import ...` in
-`verl_anomseer/` must be covered by an entry.
+The first test fails at the first entry that is missing or changed, naming it, what changed and which plugin
+module uses it. A second keeps the table complete: every `from verl... import ...` in `verl_anomseer/` must be
+covered by an entry. The rest check that a change is reported by name, by the test and by the runtime gate
+(`verl_seam.require`, which the driver-side checks call before Ray starts).
 """
 
 from __future__ import annotations
 
 import ast
-import importlib
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from verl_anomseer import verl_seam
+from verl_anomseer.verl_seam import Internal, all_internals, first_change
+
 pytestmark = pytest.mark.integration
 
-VERL_VERSION = "0.9.1"
 PACKAGE = Path(__file__).resolve().parents[2] / "verl_anomseer"
 
 
-def resolve(target: str):
-    """The object at dotted `target`: the longest importable module prefix, then attributes."""
-    parts = target.split(".")
-    for cut in range(len(parts), 0, -1):
-        prefix = ".".join(parts[:cut])
-        try:
-            obj = importlib.import_module(prefix)
-        except ModuleNotFoundError as exc:
-            if not (exc.name and (prefix + ".").startswith(exc.name + ".")):  # a dependency is missing, not the path
-                raise LookupError(f"fails to import ({exc})") from exc
-            continue
-        for i, name in enumerate(parts[cut:], start=cut):
-            if not hasattr(obj, name):
-                raise LookupError(f"has no attribute {name!r} (in {'.'.join(parts[:i])})")
-            obj = getattr(obj, name)
-        return obj
-    raise LookupError("cannot be imported")
-
-
-@dataclass(frozen=True)
-class Internal:
-    """One thing of verl's the plugin relies on, and how to tell that it is still there and unchanged.
-
-    `params`: the exact parameter names of a method the plugin overrides; `accepts`: names a function the plugin
-    calls must still take; `kind`: the type the attribute must have; `source`: snippets verl's source of the
-    target must still contain (a behaviour the plugin depends on).
-    """
-
-    target: str
-    used_by: str
-    params: tuple[str, ...] | None = None
-    accepts: tuple[str, ...] = ()
-    kind: type | None = None
-    source: tuple[str, ...] = ()
-    check: Callable[[object], str | None] | None = field(default=None, compare=False)
-
-    def problem(self) -> str | None:
-        """None when the target is as expected, else what is missing or changed."""
-        try:
-            obj = resolve(self.target)
-        except LookupError as exc:
-            return str(exc)
-        if self.kind is not None and not isinstance(obj, self.kind):
-            return f"is a {type(obj).__name__}, expected a {self.kind.__name__}"
-        if self.params is not None or self.accepts:
-            names = tuple(inspect.signature(obj).parameters)
-            if self.params is not None and names != self.params:
-                return f"has parameters {names}, expected {self.params}"
-            missing = [name for name in self.accepts if name not in names]
-            if missing:
-                return f"no longer takes {missing} (parameters {names})"
-        if self.source:
-            text = inspect.getsource(obj)
-            missing = [snippet for snippet in self.source if snippet not in text]
-            if missing:
-                return f"source no longer contains {missing}"
-        return self.check(obj) if self.check else None
-
-
-def _version(verl) -> str | None:
-    return (
-        None if verl.__version__ == VERL_VERSION else f"is {verl.__version__}, the plugin is written for {VERL_VERSION}"
-    )
-
-
-def _declares_plugin(verl) -> str | None:
-    from importlib.metadata import entry_points
-
-    names = {ep.name: ep.value for ep in entry_points(group="verl.plugins")}
-    return None if names.get("anomseer") == "verl_anomseer.plugin" else f"verl.plugins entry points are {names}"
-
-
-def _trainer_modes(registry) -> str | None:
-    missing = {"sync", "colocate_async", "separate_async"} - set(registry)
-    return f"lacks the trainer modes {sorted(missing)}" if missing else None
-
-
-def _actor_roles(role) -> str | None:
-    missing = {"Actor", "ActorRollout", "ActorRolloutRef", "RefPolicy"} - set(role.__members__)
-    return f"lacks the roles {sorted(missing)}" if missing else None
-
-
-def _kv_batch_meta_fields(cls) -> str | None:
-    import dataclasses
-
-    missing = {"keys", "partition_id", "extra_info"} - {f.name for f in dataclasses.fields(cls)}
-    return f"lacks the fields {sorted(missing)}" if missing else None
-
-
-def _token_output_fields(cls) -> str | None:
-    missing = {"token_ids", "log_probs", "stop_reason", "extra_fields"} - set(cls.model_fields)
-    return f"lacks the fields {sorted(missing)}" if missing else None
-
-
-def _rollout_registry(registry) -> str | None:
-    keys = list(registry)
-    ok = keys and all(isinstance(k, tuple) and len(k) == 2 for k in keys)
-    return None if ok else f"keys are no longer (name, mode) pairs: {keys}"
-
-
-def _platform_cpu_complete(base) -> str | None:
-    from verl_anomseer.cpu.platform import PlatformCPU
-
-    missing = sorted(getattr(PlatformCPU, "__abstractmethods__", ()))
-    return f"has abstract methods the cpu platform does not define: {missing}" if missing else None
-
-
-def _merger_config(cls) -> str | None:
-    import dataclasses
-
-    missing = {"operation", "backend", "local_dir", "target_dir", "hf_model_config_path"}
-    missing -= {f.name for f in dataclasses.fields(cls)}
-    return f"lacks the fields {sorted(missing)}" if missing else None
-
-
-V1 = "verl.trainer.ppo.v1.trainer_base"
-TRAINER = "timerpo/trainer.py (GroundingAdvantageMixin)"
-WORKER = "timerpo/actor_worker.py"
-
-INTERNALS: tuple[Internal, ...] = (
-    Internal("verl", "the whole plugin (pinned verl)", check=_version),
-    # plugin loading (plugin.py)
-    Internal(
-        "verl",
-        "pyproject.toml entry point",
-        source=('"verl.plugins"', "VERL_USE_EXTERNAL_MODULES"),
-        check=_declares_plugin,
-    ),
-    # the estimator (plugin._register_estimator, timerpo/advantage.py)
-    Internal("verl.trainer.ppo.core_algos.register_adv_est", "plugin._register_estimator", params=("name_or_enum",)),
-    Internal("verl.trainer.ppo.core_algos.ADV_ESTIMATOR_REGISTRY", "plugin.check", kind=dict),
-    Internal("verl.trainer.ppo.core_algos.get_adv_estimator_fn", TRAINER, params=("name_or_enum",)),
-    Internal(
-        "verl.trainer.ppo.ray_trainer.compute_advantage",
-        "timerpo/advantage.py (estimator call)",
-        source=("get_adv_estimator_fn(adv_estimator)", "token_level_rewards", "response_mask", '"index"', '"config"'),
-    ),
-    # the v1 trainer hook (timerpo/trainer.py)
-    Internal(f"{V1}.TRAINER_REGISTRY", "timerpo.trainer.install_trainers", kind=dict, check=_trainer_modes),
-    Internal(
-        f"{V1}.register_trainer",
-        "timerpo.trainer.install_trainers (why the registry is written)",
-        source=("already registered",),
-    ),
-    Internal("verl.trainer.ppo.v1.get_trainer_cls", "plugin.check", params=("name",)),
-    Internal(
-        f"{V1}.PPOTrainer._compute_advantage",
-        TRAINER,
-        params=("self", "batch", "metrics"),
-        source=('"uid"', "compute_advantage"),
-    ),
-    Internal(
-        f"{V1}.PPOTrainer._compute_old_log_prob",
-        TRAINER,
-        params=("self", "batch", "metrics"),
-        source=("batch.extra_info.update", "compute_log_prob(batch)", "bypass_mode"),
-    ),
-    Internal(
-        f"{V1}.PPOTrainer._init_resource_pool_mgr",
-        TRAINER,
-        params=("self",),
-        source=("self.role_worker_mapping", "ray.remote(ActorRolloutRefWorker)"),
-    ),
-    Internal(
-        f"{V1}.PPOTrainer._log_rollout_data",
-        TRAINER,
-        params=("self", "batch", "timing_raw", "rollout_data_dir"),
-        source=("_dump_generations(",),
-    ),
-    Internal(
-        f"{V1}.PPOTrainer._dump_generations",
-        TRAINER,
-        params=("self", "inputs", "outputs", "gts", "scores", "reward_extra_infos_dict", "dump_path"),
-    ),
-    Internal("verl.trainer.ppo.utils.Role", TRAINER, check=_actor_roles),
-    Internal("transfer_queue.kv_batch_get", TRAINER, accepts=("keys", "partition_id", "select_fields")),
-    Internal("transfer_queue.KVBatchMeta", TRAINER, check=_kv_batch_meta_fields),
-    Internal(
-        "verl.trainer.ppo.v1.agent_loop_tq.AgentLoopWorkerTQ._agent_loop_postprocess",
-        "timerpo.trainer.grounding_from_extra_fields (reward source)",
-        source=('f"{uid}_{session_id}_{i}"', '"reward_extra_info"'),
-    ),
-    # the grounding actor worker (timerpo/actor_worker.py)
-    Internal(
-        "verl.workers.engine_workers.ActorRolloutRefWorker.compute_log_prob",
-        WORKER,
-        params=("self", "data"),
-        source=("self.actor.infer_batch(data)",),
-    ),
-    Internal(
-        "verl.workers.engine_workers.ActorRolloutRefWorker.init_model",
-        WORKER,
-        source=("self.actor = self.actor_worker_cls(",),
-    ),
-    Internal(
-        "verl.workers.engine_workers.TrainingWorker.infer_batch",
-        WORKER + " (the loss-function slot)",
-        source=("self.loss_fn if compute_loss else None", "self.engine.infer_batch(data, loss_function="),
-    ),
-    Internal(
-        "verl.workers.engine_workers.TrainingWorker.__init__",
-        WORKER,
-        source=("self.model_config = ", "self.engine: BaseEngine = "),
-    ),
-    Internal(
-        "verl.workers.engine.fsdp.transformer_impl.FSDPEngineWithLMHead.forward_step",
-        WORKER,
-        source=("loss_function(\n", "model_output=model_output, data=micro_batch, dp_group="),
-    ),
-    Internal(
-        "verl.workers.engine.fsdp.transformer_impl.FSDPEngine._build_model_optimizer",
-        WORKER,
-        source=("self.module = ",),
-    ),
-    Internal("verl.single_controller.base.decorator.register", WORKER, accepts=("dispatch_mode",)),
-    Internal(
-        "verl.single_controller.base.decorator.make_nd_compute_dataproto_dispatch_fn", WORKER, params=("mesh_name",)
-    ),
-    Internal("verl.utils.tensordict_utils.get", WORKER, params=("tensordict", "key", "default")),
-    Internal("verl.utils.tensordict_utils.pop", WORKER, params=("tensordict", "key", "default")),
-    Internal("verl.utils.tensordict_utils.assign_non_tensor", WORKER, params=("tensor_dict", "kwargs")),
-    Internal("verl.utils.tensordict_utils.get_non_tensor_data", WORKER, params=("data", "key", "default")),
-    Internal("verl.utils.transformers_compat.unpack_visual_output", WORKER, params=("visual_output",)),
-    # dataset, reward, driver checks
-    Internal(
-        "verl.utils.dataset.rl_dataset.RLHFDataset._read_files_and_tokenize",
-        "data/dataset.py",
-        params=("self",),
-        source=("self.data_files", "self.dataframe = "),
-    ),
-    Internal(
-        "verl.experimental.reward_loop.reward_manager.naive.NaiveRewardManager.run_single",
-        "scoring/reward.py (compute_score's arguments)",
-        source=("data_source=", "solution_str=", "ground_truth=", "extra_info="),
-    ),
-    Internal("verl.utils.config.validate_config", "plugin._install_driver_checks", accepts=("config",)),
-    Internal(
-        "verl.trainer.main_ppo",
-        "plugin._install_driver_checks (binds the wrapped name)",
-        source=("from verl.utils.config import validate_config",),
-    ),
-    # the CPU backend (cpu/platform.py, cpu/rollout.py)
-    Internal("verl.plugin.platform.PlatformBase", "cpu/platform.py", kind=type, check=_platform_cpu_complete),
-    Internal("verl.plugin.platform.PlatformRegistry.register", "cpu/platform.install", params=("platform",)),
-    Internal(
-        "verl.utils.device.get_torch_device",
-        "cpu/platform.py (CPUDeviceModule)",
-        source=("get_platform().device_module",),
-    ),
-    Internal(
-        "verl.workers.engine.base",
-        "cpu/platform.py (PLATFORM_ENV)",
-        source=('os.getenv("VERL_ENGINE_DEVICE")', "VERL_ENGINE_VENDOR"),
-    ),
-    Internal("verl.utils.distributed", "cpu/platform.single_backend", source=('f"cpu:gloo,{get_device_name()}:',)),
-    Internal("verl.workers.rollout.base._ROLLOUT_REGISTRY", "cpu/rollout.register", kind=dict, check=_rollout_registry),
-    Internal(
-        "verl.workers.rollout.base.BaseRollout.__init__",
-        "cpu/rollout.HFServerAdapter",
-        params=("self", "config", "model_config", "device_mesh", "args", "kwargs"),
-    ),
-    Internal(
-        "verl.workers.rollout.replica.RolloutReplicaRegistry.register",
-        "cpu/rollout.register",
-        params=("name", "loader"),
-    ),
-    Internal(
-        "verl.workers.rollout.replica.RolloutReplica.__init__",
-        "cpu/rollout.HFReplica",
-        source=("self.servers", "self._server_handle", "self._server_address"),
-    ),
-    Internal("verl.workers.rollout.replica.RolloutReplica.launch_servers", "cpu/rollout.HFReplica", params=("self",)),
-    Internal("verl.workers.rollout.replica.RolloutReplica.max_concurrency", "cpu/rollout.HFReplica", kind=property),
-    Internal("verl.workers.rollout.replica.TokenOutput", "cpu/rollout.HFRolloutServer", check=_token_output_fields),
-    # evaluation helpers (eval/)
-    Internal("verl.utils.dataset.vision_utils.process_image", "eval/backends/base.plot_image", accepts=("image",)),
-    Internal("verl.model_merger.base_model_merger.ModelMergerConfig", "eval/checkpoint.py", check=_merger_config),
-    Internal("verl.model_merger.fsdp_model_merger.FSDPModelMerger.merge_and_save", "eval/checkpoint.py"),
-    Internal("verl.model_merger.fsdp_model_merger.FSDPModelMerger.cleanup", "eval/checkpoint.py"),
-)
-
-
-def first_change(internals: tuple[Internal, ...]) -> str | None:
-    """The message for the first entry that is missing or changed, or None."""
-    for internal in internals:
-        problem = internal.problem()
-        if problem is not None:
-            return (
-                f"verl internal changed: `{internal.target}` {problem}. verl_anomseer relies on it in "
-                f"{internal.used_by}; see docs/architecture.md, 'Every verl internal the plugin relies on'."
-            )
-    return None
-
-
 def test_every_verl_internal_the_plugin_relies_on_is_unchanged():
-    message = first_change(INTERNALS)
+    message = first_change(all_internals())
     assert message is None, message
 
 
@@ -336,11 +39,13 @@ def _verl_imports() -> set[str]:
 
 
 def test_every_verl_import_of_the_package_is_listed():
-    targets = [internal.target for internal in INTERNALS]
+    targets = [internal.target for internal in all_internals()]
     unlisted = sorted(
         name for name in _verl_imports() if not any(t == name or t.startswith(name + ".") for t in targets)
     )
-    assert not unlisted, f"verl_anomseer imports {unlisted} from verl; add them to INTERNALS (and docs/architecture.md)"
+    assert not unlisted, (
+        f"verl_anomseer imports {unlisted} from verl; add them to verl_seam.INTERNALS (and docs/architecture.md)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -355,5 +60,26 @@ def test_every_verl_import_of_the_package_is_listed():
     ],
 )
 def test_a_change_is_reported_by_name(internal, expected):
-    message = first_change((INTERNALS[0], internal, INTERNALS[2]))
+    known = all_internals()
+    message = first_change((known[0], internal, known[2]))
     assert message is not None and f"`{internal.target}` " in message and expected in message, message
+
+
+def test_the_runtime_gate_raises_on_the_first_change_and_checks_each_concern_once(monkeypatch):
+    changed = Internal("verl.utils.config.validate_config", "plugin._install_driver_checks", accepts=("cfg",))
+    monkeypatch.setattr(verl_seam, "INTERNALS", {**verl_seam.INTERNALS, "driver": (changed,)})
+    monkeypatch.setattr(verl_seam, "_checked", set())
+    with pytest.raises(verl_seam.VerlSeamError, match=r"`verl.utils.config.validate_config` no longer takes \['cfg'\]"):
+        verl_seam.require(["estimator", "driver"])
+    assert verl_seam._checked == {"estimator"}  # checked and passed: not run again
+    with pytest.raises(ValueError, match="unknown verl seam concern 'nope'"):
+        verl_seam.require(["nope"])
+
+
+def test_a_different_verl_version_only_warns(monkeypatch, caplog):
+    import verl
+
+    monkeypatch.setattr(verl, "__version__", "9.9.9")
+    monkeypatch.setattr(verl_seam, "_checked", set())
+    verl_seam.require(["version"])
+    assert "is 9.9.9, the plugin is written for 0.9.1" in caplog.text

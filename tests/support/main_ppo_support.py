@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from env_support import clean_env
 
 RAY_STARTING = "ray init kwargs"  # main_ppo.run_ppo prints this line just before ray.init
 
 
 def run_cpu_smoke(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     """main_ppo on `cpu_smoke` with the CPU backend on, a never-loaded model path and a private RAY_TMPDIR."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VERL_", "HYDRA_"))}
-    env.update({"VERL_ANOMSEER_CPU": "1", "RAY_TMPDIR": str(tmp_path / "ray")})
+    env = clean_env(VERL_ANOMSEER_CPU="1", RAY_TMPDIR=str(tmp_path / "ray"))
     return subprocess.run(
         [
             sys.executable,

@@ -11,17 +11,15 @@ DATA_SOURCE = "anomseer/anomllm/range"
 
 def compose_reward_config(model_path, *extra: str):
     """verl's `ppo_trainer` config with our reward function and the naive manager (Hydra compose API)."""
-    from hydra import compose, initialize_config_module
+    from recipe_support import compose_ppo
 
-    overrides = [
+    return compose_ppo(
         f"actor_rollout_ref.model.path={model_path}",
         "reward.custom_reward_function.path=pkg://verl_anomseer.scoring.reward",
         "reward.custom_reward_function.name=compute_score",
         "reward.reward_manager.name=naive",
         *extra,
-    ]
-    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
-        return compose(config_name="ppo_trainer", overrides=overrides)
+    )
 
 
 def agent_loop_item(tokenizer, response: str, ground_truth: dict, extra_info: dict[str, Any]):

@@ -7,9 +7,10 @@ workers inherit it), and select the rollout with `actor_rollout_ref.rollout.name
         --config-path=pkg://verl_anomseer.recipes --config-name=cpu_smoke ...
 
 `verl_anomseer.plugin` calls `activate_if_requested()` in every process that imports verl. Without the
-variable nothing is imported and nothing changes, except that a `main_ppo` training run started on a
-machine without accelerators stops at once with a message saying how to enable the backend. While active,
-`check_config` refuses, in the driver before Ray starts, a trainer config the backend cannot serve.
+variable nothing is imported and nothing changes. The plugin's driver-side checks (run by `main_ppo` before
+Ray starts) include two of this module: while the backend is active, `check_config` refuses a trainer config it
+cannot serve; while it is not, `refuse_without_accelerator` stops a run on a machine without accelerators with
+a message saying how to enable the backend.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ ENABLE_HINT = (
     f"{ENV_FLAG}=1 and use actor_rollout_ref.rollout.name=hf (the recipe "
     "`--config-path=pkg://verl_anomseer.recipes --config-name=cpu_smoke` sets up the rest; see docs/cpu.md)."
 )
-_TRAINING_ENTRY = "verl.trainer.main_ppo"
-_CONFIG_ONLY_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--resolve", "-p", "--package")
 _active = False
 
 
@@ -51,36 +50,27 @@ def check_config(config: Any) -> None:
     """Driver-side check, before Ray starts (`verl_anomseer.plugin` runs it in front of verl's `validate_config`):
     while the backend is active, refuse a trainer config it cannot serve (`config.check_training_config`)."""
     if _active:
+        from verl_anomseer import verl_seam
+
         from .config import check_training_config
 
+        verl_seam.require(["cpu"])
         check_training_config(config)
 
 
 def activate_if_requested() -> bool:
-    """Activate the backend when requested; otherwise refuse a GPU-less `main_ppo` training run with
-    `ENABLE_HINT` (SystemExit(2)). Cheap when neither applies: torch is imported only for the check."""
+    """Activate the backend when requested (`requested()`); True when it is active."""
     if requested():
         activate()
-        return True
-    if _starts_training(sys.orig_argv) and not _has_accelerator():
+    return _active
+
+
+def refuse_without_accelerator(config: Any) -> None:
+    """Driver-side check (`plugin.DRIVER_CHECKS`, before the config checks): with the backend off, a training run
+    on a machine without a GPU or NPU stops with `ENABLE_HINT` (one line on stderr, exit code 2), not in Ray."""
+    if not _active and not _has_accelerator():
         print(ENABLE_HINT, file=sys.stderr)
         raise SystemExit(2)
-    return False
-
-
-def _starts_training(argv: list[str]) -> bool:
-    """Is this process `python -m verl.trainer.main_ppo` (or its file) about to train, not just print config?"""
-    try:
-        at = argv.index("-m")
-        entry, overrides = argv[at + 1], argv[at + 2 :]
-    except (ValueError, IndexError):
-        scripts = [i for i, arg in enumerate(argv) if arg.replace(os.sep, "/").endswith("verl/trainer/main_ppo.py")]
-        if not scripts:
-            return False
-        entry, overrides = _TRAINING_ENTRY, argv[scripts[0] + 1 :]
-    if entry != _TRAINING_ENTRY:
-        return False
-    return not any(arg.split("=", 1)[0] in _CONFIG_ONLY_FLAGS for arg in overrides)
 
 
 def _has_accelerator() -> bool:

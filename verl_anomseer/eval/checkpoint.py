@@ -63,6 +63,9 @@ def merge_fsdp_checkpoint(actor: Path, target: Path) -> None:
     from verl.model_merger.base_model_merger import ModelMergerConfig
     from verl.model_merger.fsdp_model_merger import FSDPModelMerger
 
+    from verl_anomseer import verl_seam
+
+    verl_seam.require(["eval"])  # the merger's config fields and methods, named if verl changed them
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     command = f"python -m verl.model_merger merge --backend fsdp --local_dir {actor} --target_dir DIR"
     print(f"anomseer-eval: merging the FSDP checkpoint {actor} into {target} with verl's model merger", file=sys.stderr)

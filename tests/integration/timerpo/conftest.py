@@ -5,16 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-def compose_ppo(overrides: list[str]):
-    """verl's own ppo_trainer config composed through Hydra, with `overrides`."""
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
-        return compose(config_name="ppo_trainer", overrides=overrides)
-
-
 @pytest.fixture(scope="module")
 def transfer_queue():
     """`ray.init(num_cpus=8)` before `tq.init()`: on 2 cores TQ's controller and storage actors need the slots."""

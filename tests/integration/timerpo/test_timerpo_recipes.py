@@ -8,9 +8,8 @@ import sys
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
+from recipe_support import compose_recipe
 
 from verl_anomseer.recipes import recipe_names
 from verl_anomseer.timerpo.settings import TimerPOSettings
@@ -47,10 +46,7 @@ ABLATIONS = {
 
 @pytest.fixture(scope="module")
 def composed():
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="verl_anomseer.recipes", version_base=None):
-        yield {name: compose(config_name=name) for name in recipe_names()}
-    GlobalHydra.instance().clear()
+    return {name: compose_recipe(name) for name in recipe_names()}
 
 
 def _leaves(cfg) -> dict:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from recipe_support import compose_ppo
 
 from verl_anomseer.timerpo.advantage import compute_timerpo_advantage
 from verl_anomseer.timerpo.settings import TimerPOConfigError
-
-from .conftest import compose_ppo
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +68,7 @@ def _put(tq, partition):
 
 
 def _trainer(cls, config):
-    trainer = cls.__new__(cls)  # the advantage step needs only the config (verl-0.9.1 notes §5.4)
+    trainer = cls.__new__(cls)  # the advantage step needs only the config (docs/architecture.md)
     trainer.config = config
     return trainer
 
@@ -101,7 +100,7 @@ def test_v1_sync_trainer_feeds_grounding_to_timerpo(transfer_queue, projection):
     from verl_anomseer import plugin
 
     plugin.check()
-    config = compose_ppo(["algorithm.adv_estimator=timerpo", f"+algorithm.timerpo.projection={projection}", *REWARD])
+    config = compose_ppo("algorithm.adv_estimator=timerpo", f"+algorithm.timerpo.projection={projection}", *REWARD)
     batch = _put(transfer_queue, f"train_{projection}")
     metrics: dict = {}
     _trainer(get_trainer_cls(config.trainer.v1.trainer_mode), config)._compute_advantage(batch, metrics)
@@ -121,7 +120,7 @@ def test_v1_sync_trainer_feeds_grounding_to_timerpo(transfer_queue, projection):
 def test_other_estimators_run_verls_own_step(transfer_queue):
     from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
 
-    config = compose_ppo(["algorithm.adv_estimator=grpo", "algorithm.norm_adv_by_std_in_grpo=false"])
+    config = compose_ppo("algorithm.adv_estimator=grpo", "algorithm.norm_adv_by_std_in_grpo=false")
     hooked_batch, base_batch = _put(transfer_queue, "train_grpo_hooked"), _put(transfer_queue, "train_grpo_base")
     hooked_metrics, base_metrics = {}, {}
     _trainer(get_trainer_cls("sync"), config)._compute_advantage(hooked_batch, hooked_metrics)
@@ -137,20 +136,22 @@ def test_run_without_grounding_fails_in_trainer_init():
 
     cls = get_trainer_cls("sync")
     with pytest.raises(TimerPOConfigError, match="reward.custom_reward_function.path=pkg://verl_anomseer"):
-        cls(compose_ppo(["algorithm.adv_estimator=timerpo", REWARD_SOURCE]))
+        cls(compose_ppo("algorithm.adv_estimator=timerpo", REWARD_SOURCE))
     no_kwargs = ["algorithm.adv_estimator=timerpo", REWARD_SOURCE, REWARD[1]]
     with pytest.raises(TimerPOConfigError, match="reward_kwargs.grounding"):
-        cls(compose_ppo(no_kwargs))
+        cls(compose_ppo(*no_kwargs))
     with pytest.raises(TimerPOConfigError, match="projection must be one of"):
-        cls(compose_ppo([*no_kwargs, "+algorithm.timerpo.projection=sideways"]))
+        cls(compose_ppo(*no_kwargs, "+algorithm.timerpo.projection=sideways"))
     with pytest.raises(TimerPOConfigError, match="alpha must be finite and >= 0"):
-        cls(compose_ppo([*no_kwargs, "+algorithm.timerpo.alpha=-1"]))
+        cls(compose_ppo(*no_kwargs, "+algorithm.timerpo.alpha=-1"))
 
 
-def test_legacy_trainer_rejects_grounded_timerpo_at_validation():
+def test_legacy_trainer_rejects_grounded_timerpo_at_validation(monkeypatch):
     import verl.trainer.main_ppo_v0 as legacy
 
-    config = compose_ppo(["algorithm.adv_estimator=timerpo", "trainer.use_v1=false", *REWARD])
+    monkeypatch.setattr("verl_anomseer.cpu._has_accelerator", lambda: True)  # as on a GPU node
+
+    config = compose_ppo("algorithm.adv_estimator=timerpo", "trainer.use_v1=false", *REWARD)
     with pytest.raises(TimerPOConfigError, match="trainer.use_v1=true"):
         legacy.validate_config(config=config, use_reference_policy=False, use_critic=False)
 
@@ -210,7 +211,7 @@ def test_policy_source_reads_the_actor_workers_columns(transfer_queue):
     policy-only metrics (entropies over rows with a response, the slowest rank's seconds)."""
     from verl.trainer.ppo.v1 import get_trainer_cls
 
-    config = compose_ppo(["algorithm.adv_estimator=timerpo"])
+    config = compose_ppo("algorithm.adv_estimator=timerpo")
     batch = _put_policy_columns(transfer_queue, "train_policy")
     metrics: dict = {}
     _trainer(get_trainer_cls("sync"), config)._compute_advantage(batch, metrics)
@@ -230,7 +231,7 @@ def test_policy_source_serves_the_actor_role_with_the_grounding_worker():
     from verl_anomseer.timerpo.actor_worker import GroundingActorRolloutRefWorker
 
     def actor_classes(cls, overrides):
-        trainer = _trainer(cls, compose_ppo(overrides))
+        trainer = _trainer(cls, compose_ppo(*overrides))
         trainer._init_resource_pool_mgr()
         return {role.name: w.__ray_actor_class__ for role, w in trainer.role_worker_mapping.items()}
 
@@ -249,13 +250,11 @@ def test_alpha_zero_run_equals_verls_grpo_step_and_logs_grounding(transfer_queue
     from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
 
     timerpo = compose_ppo(
-        [
-            "algorithm.adv_estimator=timerpo",
-            "+algorithm.timerpo.alpha=0.0",
-            f"+algorithm.timerpo.grounding.source={source}",
-        ]
+        "algorithm.adv_estimator=timerpo",
+        "+algorithm.timerpo.alpha=0.0",
+        f"+algorithm.timerpo.grounding.source={source}",
     )
-    grpo = compose_ppo(["algorithm.adv_estimator=grpo", "algorithm.norm_adv_by_std_in_grpo=false"])
+    grpo = compose_ppo("algorithm.adv_estimator=grpo", "algorithm.norm_adv_by_std_in_grpo=false")
     put = _put_policy_columns if source == "policy" else _put
     ours, theirs = put(transfer_queue, f"train_alpha0_{source}"), _put(transfer_queue, f"train_alpha0_grpo_{source}")
     metrics: dict = {}

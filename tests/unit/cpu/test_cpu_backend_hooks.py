@@ -1,25 +1,24 @@
 """The CPU backend's hooks into verl 0.9.1 internals, each checked against the real verl code path.
 
-These break loudly when verl changes what the backend relies on: the pinned version, the platform
-registry and device helpers, the gloo process group, the rollout registries, the GPU-less refusal."""
+These break loudly when verl changes what the backend relies on: the platform registry and device helpers, the
+gloo process group, the rollout registries, the GPU-less refusal (the version and the signatures of every internal
+are checked by tests/integration/test_verl_internals.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from env_support import clean_env
 
-from verl_anomseer.cpu import ENABLE_HINT, ENV_FLAG, _starts_training
-
-VERL_VERSION = "0.9.1"
+from verl_anomseer.cpu import ENABLE_HINT, ENV_FLAG
 
 
 def _run(code: str, flag: bool = True, timeout: int = 240) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VERL_")}
+    env = clean_env()
     if flag:
         env[ENV_FLAG] = "1"
     return subprocess.run(
@@ -29,15 +28,6 @@ def _run(code: str, flag: bool = True, timeout: int = 240) -> subprocess.Complet
         capture_output=True,
         text=True,
         timeout=timeout,
-    )
-
-
-def test_verl_is_the_version_the_backend_was_built_against():
-    import verl
-
-    assert verl.__version__ == VERL_VERSION, (
-        f"the CPU backend relies on verl {VERL_VERSION} internals (platform registry, rollout registries, "
-        f"process-group backend string); found verl {verl.__version__}: re-check verl_anomseer/cpu/"
     )
 
 
@@ -100,7 +90,7 @@ def test_without_the_flag_nothing_is_registered():
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a GPU")
 def test_gpu_less_training_run_without_the_flag_fails_with_one_message():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VERL_")}
+    env = clean_env()
     result = subprocess.run(
         [sys.executable, "-m", "verl.trainer.main_ppo", "algorithm.adv_estimator=grpo"],
         check=False,
@@ -114,18 +104,15 @@ def test_gpu_less_training_run_without_the_flag_fails_with_one_message():
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("argv", "trains"),
-    [
-        (["python", "-m", "verl.trainer.main_ppo", "trainer.n_gpus_per_node=1"], True),
-        (["python", "-u", "-m", "verl.trainer.main_ppo"], True),
-        (["python", "/x/site-packages/verl/trainer/main_ppo.py", "a=b"], True),
-        (["python", "-m", "verl.trainer.main_ppo", "--cfg", "job"], False),
-        (["python", "-m", "verl.trainer.main_ppo", "--help"], False),
-        (["python", "-m", "verl.trainer.main_generation_server"], False),
-        (["python", "-m", "pytest", "-m", "e2e"], False),
-        (["python", "-c", "import verl"], False),
-    ],
-)
-def test_only_a_main_ppo_training_command_counts_as_starting_training(argv, trains):
-    assert _starts_training(argv) is trains
+def test_printing_the_config_without_a_gpu_is_not_refused():
+    env = clean_env()
+    result = subprocess.run(
+        [sys.executable, "-m", "verl.trainer.main_ppo", "--cfg", "job", "algorithm.adv_estimator=grpo"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "adv_estimator: grpo" in result.stdout

@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
+from recipe_support import compose_recipe
 
 from verl_anomseer.demo import DEMO_LR, DEMO_PROMPTS, main, train_command
 
@@ -42,11 +41,7 @@ def test_out_must_be_a_folder(tmp_path):
 
 def _compose(command: list[str]):
     overrides = [arg for arg in command[command.index("--config-name=cpu_smoke") + 1 :] if not arg.startswith("hydra.")]
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="verl_anomseer.recipes", version_base=None):
-        cfg = compose(config_name="cpu_smoke", overrides=overrides)
-    GlobalHydra.instance().clear()
-    return cfg
+    return compose_recipe("cpu_smoke", *overrides)
 
 
 def test_timerpo_command_trains_timerpo_with_grounding_and_saves_a_hf_checkpoint():

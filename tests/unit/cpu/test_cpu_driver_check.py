@@ -6,19 +6,14 @@ Real processes: `python -m verl.trainer.main_ppo` on the cpu_smoke recipe, where
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from main_ppo_support import assert_refused_before_ray, run_cpu_smoke
+from recipe_support import compose_recipe
 
 from verl_anomseer.cpu.config import CPUBackendConfigError, check_training_config
 
 
 def _smoke(*overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="verl_anomseer.recipes", version_base=None):
-        cfg = compose(config_name="cpu_smoke", overrides=["actor_rollout_ref.model.path=tiny", *overrides])
-    GlobalHydra.instance().clear()
-    return cfg
+    return compose_recipe("cpu_smoke", "actor_rollout_ref.model.path=tiny", *overrides)
 
 
 def test_training_config_check_reads_the_actor_rollout():

@@ -6,8 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
+from recipe_support import compose_config
 from transformers import GenerationConfig
 from transformers.generation.utils import GenerationMixin
 
@@ -27,14 +26,6 @@ CHECKPOINT = GenerationConfig(
     pad_token_id=151643,
     eos_token_id=STOP,
 )
-
-
-def _compose(module: str, name: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module=module, version_base=None):
-        config = compose(config_name=name)
-    GlobalHydra.instance().clear()
-    return config
 
 
 def _from_hf(kwargs: dict) -> dict:
@@ -63,8 +54,8 @@ def _from_vllm(kwargs: dict) -> dict:
 def test_the_defaults_are_verls_validation_rollout_and_the_recipes_response_length():
     from verl.workers.config.rollout import RolloutConfig
 
-    rollout = _compose("verl.trainer.config", "ppo_trainer").actor_rollout_ref.rollout
-    recipe = _compose("verl_anomseer.recipes", "timerpo_qwen2_5_vl_3b")
+    rollout = compose_config("verl.trainer.config", "ppo_trainer").actor_rollout_ref.rollout
+    recipe = compose_config("verl_anomseer.recipes", "timerpo_qwen2_5_vl_3b")
     expected = {
         "temperature": rollout.val_kwargs.temperature,
         "top_p": rollout.val_kwargs.top_p,
