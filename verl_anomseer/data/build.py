@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import json
 import os
 import platform
@@ -27,6 +26,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 import verl_anomseer
+from verl_anomseer.cli_args import OneLineParser, UsageError
 from verl_anomseer.data.files import (
     FileWindow,
     add_input_options,
@@ -38,9 +38,10 @@ from verl_anomseer.data.files import (
     window_prompt,
     window_trace,
 )
-from verl_anomseer.data.schema import EXPCOT_MODES, SPLITS, make_row, make_window_row
+from verl_anomseer.data.schema import EXPCOT_MODES, ROW_SCHEMA, SPLITS, make_row, make_window_row
 from verl_anomseer.expcot import MIN_LENGTH as PROBE_MIN_LENGTH
 from verl_anomseer.expcot import clean_trace, faithful_trace, stumpy_cache
+from verl_anomseer.fileio import file_sha256
 from verl_anomseer.parallel import ordered_map
 from verl_anomseer.series.files import FileError
 from verl_anomseer.series.generators import DEFAULT_LENGTH, MIN_GENERATOR_LENGTH, generate
@@ -51,60 +52,6 @@ from verl_anomseer.series.taxonomy import ANOMALY_CLASSES, CLASSES, FILES_SUITE,
 MIN_LENGTH = max(PROBE_MIN_LENGTH, MIN_GENERATOR_LENGTH)
 DEFAULT_SEED = 3407  # the authors' training seed; each split is its own stream of it
 DEFAULT_PER_CATEGORY = 400  # the paper's data: 8 categories x 400 train and 8 x 400 test series
-ROW_SCHEMA = pa.schema(
-    [
-        ("data_source", pa.string()),
-        ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
-        ("images", pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))),
-        (
-            "reward_model",
-            pa.struct(
-                [
-                    ("style", pa.string()),
-                    (
-                        "ground_truth",
-                        pa.struct(
-                            [
-                                ("intervals", pa.list_(pa.list_(pa.int64()))),
-                                ("label", pa.string()),
-                                ("length", pa.int64()),
-                            ]
-                        ),
-                    ),
-                ]
-            ),
-        ),
-        (
-            "extra_info",
-            pa.struct(
-                [
-                    ("expcot", pa.string()),
-                    ("expcot_mode", pa.string()),
-                    ("category", pa.string()),
-                    ("suite", pa.string()),
-                    ("series_id", pa.string()),
-                    ("split", pa.string()),
-                    ("index", pa.int64()),
-                    (
-                        "source",
-                        pa.struct(
-                            [
-                                ("file", pa.string()),
-                                ("columns", pa.list_(pa.string())),
-                                ("offset", pa.int64()),
-                                ("channels", pa.int64()),
-                                ("labelled", pa.bool_()),
-                                ("center", pa.list_(pa.float64())),
-                                ("half", pa.list_(pa.float64())),
-                            ]
-                        ),
-                    ),
-                ]
-            ),
-        ),
-        ("series", pa.list_(pa.float64())),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -220,15 +167,6 @@ class SplitWriter:
         }
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     import matplotlib
     import numpy
@@ -258,17 +196,8 @@ def format_summary(counts: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-class UsageError(Exception):
-    """A bad command line: reported as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of argparse's usage block
-        raise UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="build_expcot", description="Build the AnomSeer parquet data: series, GT-free plots, ExpCoT traces."
     )
     p.add_argument(

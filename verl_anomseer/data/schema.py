@@ -16,30 +16,85 @@ from __future__ import annotations
 
 import math
 
+import pyarrow as pa
+
 from verl_anomseer.series.prompt import IMAGE_PLACEHOLDER
 from verl_anomseer.series.taxonomy import CLASSES, FILES_SUITE, NORMAL, SUITES, class_for
 
 EXPCOT_MODES = ("faithful", "clean")
 SPLITS = ("train", "test")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-EXTRA_INFO_FIELDS = {
-    "expcot": str,
-    "expcot_mode": str,
-    "category": str,
-    "suite": str,
-    "series_id": str,
-    "split": str,
-    "index": int,
-}
-SOURCE_FIELDS = {
-    "file": str,
-    "columns": list,
-    "offset": int,
-    "channels": int,
-    "labelled": bool,
-    "center": list,
-    "half": list,
-}
+# the parquet columns and their types, as the builder writes them
+ROW_SCHEMA = pa.schema(
+    [
+        ("data_source", pa.string()),
+        ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+        ("images", pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))),
+        (
+            "reward_model",
+            pa.struct(
+                [
+                    ("style", pa.string()),
+                    (
+                        "ground_truth",
+                        pa.struct(
+                            [
+                                ("intervals", pa.list_(pa.list_(pa.int64()))),
+                                ("label", pa.string()),
+                                ("length", pa.int64()),
+                            ]
+                        ),
+                    ),
+                ]
+            ),
+        ),
+        (
+            "extra_info",
+            pa.struct(
+                [
+                    ("expcot", pa.string()),
+                    ("expcot_mode", pa.string()),
+                    ("category", pa.string()),
+                    ("suite", pa.string()),
+                    ("series_id", pa.string()),
+                    ("split", pa.string()),
+                    ("index", pa.int64()),
+                    (
+                        "source",
+                        pa.struct(
+                            [
+                                ("file", pa.string()),
+                                ("columns", pa.list_(pa.string())),
+                                ("offset", pa.int64()),
+                                ("channels", pa.int64()),
+                                ("labelled", pa.bool_()),
+                                ("center", pa.list_(pa.float64())),
+                                ("half", pa.list_(pa.float64())),
+                            ]
+                        ),
+                    ),
+                ]
+            ),
+        ),
+        ("series", pa.list_(pa.float64())),
+    ]
+)
+COLUMNS: tuple[str, ...] = tuple(ROW_SCHEMA.names)
+_PYTHON_TYPES = {pa.string(): str, pa.int64(): int, pa.bool_(): bool}
+
+
+def _python_fields(struct: pa.StructType) -> dict[str, type]:
+    """The scalar and list fields of an arrow struct, with the Python type a row read back holds."""
+    fields = [struct.field(i) for i in range(struct.num_fields)]
+    return {
+        f.name: list if pa.types.is_list(f.type) else _PYTHON_TYPES[f.type]
+        for f in fields
+        if f.type in _PYTHON_TYPES or pa.types.is_list(f.type)
+    }
+
+
+EXTRA_INFO_FIELDS = _python_fields(ROW_SCHEMA.field("extra_info").type)  # without the `source` struct
+SOURCE_FIELDS = _python_fields(ROW_SCHEMA.field("extra_info").type.field("source").type)
 
 
 class RowError(ValueError):

@@ -16,20 +16,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from verl_anomseer.data.build import UsageError, _Parser  # the builder's one-line errors
-from verl_anomseer.data.files import (
-    FileWindow,
-    add_input_options,
-    check_window_options,
-    input_notes,
-    load_inputs,
-    part_windows,
-    series_parts,
-    window_prompt,
-)
+from verl_anomseer.cli_args import OneLineParser, UsageError
+from verl_anomseer.data import files as file_input  # the builder's file options and windows
 from verl_anomseer.eval.backends import DETECTORS, Decoding, make_backend
 from verl_anomseer.eval.errors import BackendError, EvalSetupError
 from verl_anomseer.eval.samples import Sample
+from verl_anomseer.fileio import file_sha256
 from verl_anomseer.scoring.answer import DEFAULT_PARSER, PARSERS, parse_answer
 from verl_anomseer.series.files import FileError, as_intervals
 from verl_anomseer.series.taxonomy import FILES_SUITE
@@ -41,12 +33,12 @@ MODEL_BACKENDS = ("hf", "vllm", "openai")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog=PROG,
         description="Find anomalies in real series with a trained model or a classical detector: "
         "anomalies.csv in the file's rows, a plot per series, a report when the input is labelled.",
     )
-    add_input_options(p, default_stride="half of --window", positional=True)
+    file_input.add_input_options(p, default_stride="half of --window", positional=True)
     p.add_argument("--out", required=True, type=Path, help="output folder (created; a rerun resumes it)")
     p.add_argument("--detector", choices=DETECTORS, help="a classical detector (no model needed)")
     p.add_argument("--model", help="a checkpoint (hf, vllm) or the served model name (openai)")
@@ -95,12 +87,12 @@ def _validate(args: argparse.Namespace) -> None:
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} exists and is not a folder")
     try:
-        check_window_options(args, default_stride=max(1, args.window // 2))
+        file_input.check_window_options(args, default_stride=max(1, args.window // 2))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 
 
-def window_sample(w: FileWindow, with_image: bool) -> Sample:
+def window_sample(w: file_input.FileWindow, with_image: bool) -> Sample:
     """The evaluation ``Sample`` of a window (unlabelled as far as backends go; the PNG only for models)."""
     from verl_anomseer.series.render import render_panels_png
 
@@ -110,7 +102,7 @@ def window_sample(w: FileWindow, with_image: bool) -> Sample:
         suite=FILES_SUITE,
         category=w.part.file,
         data_source=f"anomseer/{FILES_SUITE}/{w.part.file}",
-        prompt=window_prompt(w),
+        prompt=file_input.window_prompt(w),
         image=render_panels_png(w.values) if with_image else b"",
         values=values,
         ground_truth={"intervals": [], "label": None, "length": w.end - w.start},
@@ -118,7 +110,7 @@ def window_sample(w: FileWindow, with_image: bool) -> Sample:
     )
 
 
-def window_record(w: FileWindow, text: str, seed: int, parser: str) -> dict:
+def window_record(w: file_input.FileWindow, text: str, seed: int, parser: str) -> dict:
     """The ``windows.jsonl`` line of a window's answer (intervals in window coordinates)."""
     parsed = parse_answer(text, w.end - w.start, parser)
     return {
@@ -136,7 +128,6 @@ def window_record(w: FileWindow, text: str, seed: int, parser: str) -> dict:
 
 
 def _settings(args: argparse.Namespace, backend) -> dict:
-    from verl_anomseer.data.build import file_sha256
 
     options = ("window", "stride", "allow_short", "fill", "value_columns", "label_column", "vote", "seed", "parser")
     return {
@@ -154,11 +145,11 @@ def run(args: argparse.Namespace) -> int:
     from verl_anomseer.eval.store import PredictionStore
 
     try:
-        files = load_inputs(args)
+        files = file_input.load_inputs(args)
     except FileError as exc:
         raise UsageError(str(exc)) from exc
-    parts = [part for sf in files for part in series_parts(sf)]
-    windows = [w for part in parts for w in part_windows(part, args.window, args.stride, args.allow_short)]
+    parts = [part for sf in files for part in file_input.series_parts(sf)]
+    windows = [w for part in parts for w in file_input.part_windows(part, args.window, args.stride, args.allow_short)]
     decoding = Decoding(temperature=args.temperature, max_new_tokens=args.max_new_tokens)
     backend = make_backend(
         args.backend or "detector",
@@ -177,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args, backend)
     check_run_settings(args.out, settings)
     backend.check()
-    for note in input_notes(files):
+    for note in file_input.input_notes(files):
         print(f"{PROG}: note: {note}", file=sys.stderr)
     (args.out / outputs.PLOTS).mkdir(parents=True, exist_ok=True)
     record_run_settings(args.out, settings)

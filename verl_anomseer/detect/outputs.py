@@ -1,6 +1,6 @@
 """What detection writes: ``anomalies.csv``, one plot per series, ``report.md`` / ``report.csv`` (labelled input).
 
-Every file is written atomically (``eval.atomic``). ``anomalies.csv`` columns: ``file, column, start, end, label``
+Every file is written atomically (``fileio``). ``anomalies.csv`` columns: ``file, column, start, end, label``
 (rows of the file, row 0 the first data row, end exclusive; ``column`` joins a multivariate series' columns
 with ``+``).
 """
@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from verl_anomseer.data.files import SeriesPart
 from verl_anomseer.detect.merge import SCORE_COLUMNS
-from verl_anomseer.eval.atomic import write_bytes, write_text
+from verl_anomseer.eval.plots import interval_legend, shade_intervals
+from verl_anomseer.fileio import write_bytes, write_text
 from verl_anomseer.series.render import COLOR, YLIM
 
 ANOMALIES, REPORT_MD, REPORT_CSV, PLOTS = "anomalies.csv", "report.md", "report.csv", "plots"
@@ -60,23 +60,13 @@ def plot_part(out: Path, part: SeriesPart, predicted, truth) -> Path:
         ax.plot(x, y, color=COLOR, lw=0.7)
         ax.set_ylim(*YLIM)
         ax.set_ylabel(name, fontsize=8)
-        for s, e in truth:
-            ax.axvspan(s, e, color="tab:green", alpha=0.3, lw=1)  # the edge keeps a short span visible
-        for s, e, *_ in predicted:
-            ax.axvspan(s, e, facecolor="none", edgecolor="tab:red", hatch="///", lw=0.8)
+        shade_intervals(ax, truth, predicted)
     axes[0].set_title(
         f"{part.file} [{', '.join(part.columns)}]: {len(predicted)} predicted, {len(truth)} true "
         "interval(s) (file rows)",
         fontsize=9,
     )
-    axes[0].legend(
-        handles=[
-            Patch(color="tab:green", alpha=0.3, label="true"),
-            Patch(facecolor="none", edgecolor="tab:red", hatch="///", label="predicted"),
-        ],
-        loc="upper right",
-        fontsize=7,
-    )
+    interval_legend(axes[0], "true")
     axes[-1].set_xlim(0, part.rows)
     figure.tight_layout()
     buffer = io.BytesIO()

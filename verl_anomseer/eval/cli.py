@@ -11,10 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from verl_anomseer.cli_args import OneLineParser, UsageError, non_negative_float, positive
 from verl_anomseer.eval.backends import BACKENDS, DETECTORS, Decoding, make_backend
 from verl_anomseer.eval.backends.base import DTYPES
 from verl_anomseer.eval.checkpoint import resolve_model
 from verl_anomseer.eval.errors import BackendError, EvalSetupError
+from verl_anomseer.fileio import file_sha256
 from verl_anomseer.scoring.answer import DEFAULT_PARSER, PARSERS
 
 PROG = "anomseer-eval"
@@ -28,34 +30,8 @@ _BACKEND_ONLY = {
 }
 
 
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    return parse
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-class UsageError(Exception):
-    """A bad command line (reported as one line, exit code 2)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of argparse's usage block
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog=PROG,
         description="Score a model or a classical detector on a test parquet with the training "
         "reward: per-sample JSONL (resumable), the paper's table (report.md, report.csv) and plots.",
@@ -77,31 +53,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed (sampling or iforest)")
     # sampling: unset flags take verl's validation-rollout defaults (Decoding), never the checkpoint's
-    p.add_argument("--temperature", type=_non_negative_float, help="0 = greedy (default)")
+    p.add_argument("--temperature", type=non_negative_float, help="0 = greedy (default)")
     p.add_argument("--top-p", type=float, help="default 1")
     p.add_argument("--top-k", type=int, help="hf/vllm: -1 = off (default)")
-    p.add_argument("--repetition-penalty", type=_positive(float), help="hf/vllm: default 1.0, as verl's rollout")
+    p.add_argument("--repetition-penalty", type=positive(float), help="hf/vllm: default 1.0, as verl's rollout")
     p.add_argument(
         "--generation-config",
         action="store_true",
         help="hf/vllm: sample as the checkpoint's generation_config says instead (ignored by default)",
     )
-    p.add_argument("--max-new-tokens", type=_positive(int), default=1024)
+    p.add_argument("--max-new-tokens", type=positive(int), default=1024)
     p.add_argument(
         "--batch-size",
-        type=_positive(int),
+        type=positive(int),
         help="prompts per generate call (hf: 8; vllm: all prompts of a seed in one call)",
     )
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="hf/vllm weights (auto: the checkpoint's)")
-    p.add_argument("--tensor-parallel-size", type=_positive(int), help="vllm: GPUs per model (default 1)")
-    p.add_argument("--max-model-len", type=_positive(int), help="vllm: context length (default: the model's)")
+    p.add_argument("--tensor-parallel-size", type=positive(int), help="vllm: GPUs per model (default 1)")
+    p.add_argument("--max-model-len", type=positive(int), help="vllm: context length (default: the model's)")
     p.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (auto: cuda if available)")
-    p.add_argument("--workers", type=_positive(int), default=1, help="detector: parallel processes")
-    p.add_argument("--limit", type=_positive(int), help="evaluate only the first N rows")
-    p.add_argument("--concurrency", type=_positive(int), default=4, help="openai: parallel requests")
-    p.add_argument("--rate-limit", type=_positive(float), help="openai: max requests per second")
+    p.add_argument("--workers", type=positive(int), default=1, help="detector: parallel processes")
+    p.add_argument("--limit", type=positive(int), help="evaluate only the first N rows")
+    p.add_argument("--concurrency", type=positive(int), default=4, help="openai: parallel requests")
+    p.add_argument("--rate-limit", type=positive(float), help="openai: max requests per second")
     p.add_argument("--max-retries", type=int, default=5, help="openai: retries per request")
-    p.add_argument("--timeout", type=_positive(float), default=120.0, help="openai: seconds per request")
+    p.add_argument("--timeout", type=positive(float), default=120.0, help="openai: seconds per request")
     return p
 
 
@@ -155,7 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    from verl_anomseer.data.build import file_sha256
     from verl_anomseer.eval.runner import (
         PREDICTIONS,
         check_run_settings,

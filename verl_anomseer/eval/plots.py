@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
-from verl_anomseer.eval.atomic import write_bytes
 from verl_anomseer.eval.report import category_order
+from verl_anomseer.fileio import write_bytes
 from verl_anomseer.series.render import plot_series
 from verl_anomseer.series.taxonomy import CLASSES
 
@@ -72,6 +72,27 @@ def class_confusion(records: list[dict], path: str | os.PathLike) -> None:
     _save(fig, path)
 
 
+def shade_intervals(ax, truth, predicted) -> None:
+    """True spans shaded green (the edge keeps a short span visible), predicted spans ``(start, end, ...)`` hatched
+    red, on one axis (x in samples)."""
+    for s, e in truth:
+        ax.axvspan(s, e, color="tab:green", alpha=0.3, lw=1)
+    for s, e, *_ in predicted:
+        ax.axvspan(s, e, facecolor="none", edgecolor="tab:red", hatch="///", lw=0.8)
+
+
+def interval_legend(ax, truth_label: str) -> None:
+    """The legend of :func:`shade_intervals`."""
+    ax.legend(
+        handles=[
+            Patch(color="tab:green", alpha=0.3, label=truth_label),
+            Patch(facecolor="none", edgecolor="tab:red", hatch="///", label="predicted"),
+        ],
+        loc="upper right",
+        fontsize=7,
+    )
+
+
 def gallery_records(records: list[dict], per_category: int = 2) -> list[dict]:
     """The first ``per_category`` records of each category for the lowest seed, anomalous series first."""
     seed = min(r["seed"] for r in records)
@@ -89,22 +110,12 @@ def gallery(records: list[dict], values: dict[str, np.ndarray], path: str | os.P
     axes = fig.subplots(len(records), 1, squeeze=False)[:, 0]
     for ax, record in zip(axes, records):
         plot_series(ax, values[record["series_id"]])
-        for s, e in record["gt_intervals"]:
-            ax.axvspan(s, e, color="tab:green", alpha=0.25, lw=0)
-        for s, e in record["pred_intervals"]:
-            ax.axvspan(s, e, facecolor="none", edgecolor="tab:red", hatch="///", lw=0.8)
+        shade_intervals(ax, record["gt_intervals"], record["pred_intervals"])
         ax.set_title(
             f"{record['series_id']} [{record['category']}] GT {record['gt_label']} / pred "
             f"{record['pred_label'] or NO_CLASS}; aff F1 {record['aff_f1']:.2f}",
             fontsize=8,
         )
-    axes[0].legend(
-        handles=[
-            Patch(color="tab:green", alpha=0.25, label="ground truth"),
-            Patch(facecolor="none", edgecolor="tab:red", hatch="///", label="predicted"),
-        ],
-        loc="upper right",
-        fontsize=7,
-    )
+    interval_legend(axes[0], "ground truth")
     fig.tight_layout()
     _save(fig, path)

@@ -21,32 +21,32 @@ def score_record(sample: Sample, text: str, seed: int, parser: str = DEFAULT_PAR
     """
     length = int(sample.ground_truth["length"])
     parsed = parse_answer(text, length, parser)
+    about = {
+        "series_id": sample.series_id,
+        "seed": int(seed),
+        "suite": sample.suite,
+        "category": sample.category,
+        "length": length,
+    }
+    predicted = [[int(s), int(e)] for s, e in (parsed.intervals or [])]
     if not sample.labelled:
         return {
-            "series_id": sample.series_id,
-            "seed": int(seed),
-            "suite": sample.suite,
-            "category": sample.category,
-            "length": length,
+            **about,
             "labelled": False,
             "text": text,
-            "pred_intervals": [[int(s), int(e)] for s, e in (parsed.intervals or [])],
+            "pred_intervals": predicted,
             "pred_label": parsed.label,
             "format_ok": bool(parsed.format_ok),
             "reason": parsed.reason,
         }
     scores = compute_score(sample.data_source, text, sample.ground_truth, sample.extra_info, parser=parser)
     return {
-        "series_id": sample.series_id,
-        "seed": int(seed),
-        "suite": sample.suite,
-        "category": sample.category,
-        "length": length,
+        **about,
         "gt_intervals": [[int(s), int(e)] for s, e in sample.ground_truth["intervals"]],
         "gt_label": sample.ground_truth["label"],
         "anomalous": sample.anomalous,
         "text": text,
-        "pred_intervals": [[int(s), int(e)] for s, e in (parsed.intervals or [])],
+        "pred_intervals": predicted,
         "pred_label": scores["pred_label"],
         "format_ok": bool(parsed.format_ok),
         "answer_ok": bool(parsed.answer_ok),

@@ -8,13 +8,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from verl_anomseer.eval import plots
-from verl_anomseer.eval.atomic import write_text
 from verl_anomseer.eval.backends import Backend
 from verl_anomseer.eval.errors import EvalSetupError
 from verl_anomseer.eval.records import score_record
 from verl_anomseer.eval.report import failure_table, render_markdown, summary_table
 from verl_anomseer.eval.samples import Sample
 from verl_anomseer.eval.store import PredictionStore, record_key
+from verl_anomseer.fileio import write_text
 from verl_anomseer.scoring.answer import DEFAULT_PARSER
 
 PREDICTIONS, RUN_FILE, REPORT_MD, REPORT_CSV = "predictions.jsonl", "run.json", "report.md", "report.csv"

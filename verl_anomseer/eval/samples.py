@@ -11,8 +11,6 @@ import pyarrow.parquet as pq
 
 from verl_anomseer.eval.errors import EvalSetupError
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("data_source", "prompt", "images", "reward_model", "extra_info", "series")
-
 
 @dataclass(frozen=True)
 class Sample:
@@ -43,7 +41,7 @@ def load_samples(path: str | os.PathLike, limit: int | None = None) -> list[Samp
 
     Raises :class:`EvalSetupError` naming the missing columns, the bad row and field, or a duplicate series_id.
     """
-    from verl_anomseer.data.schema import RowError, validate_row
+    from verl_anomseer.data.schema import COLUMNS, RowError, validate_row
 
     path = Path(path)
     if not path.is_file():
@@ -52,13 +50,13 @@ def load_samples(path: str | os.PathLike, limit: int | None = None) -> list[Samp
         schema = pq.read_schema(path)
     except Exception as exc:  # pyarrow raises several types for non-parquet input
         raise EvalSetupError(f"--data {path}: not a parquet file ({exc})") from exc
-    missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
+    missing = [c for c in COLUMNS if c not in schema.names]
     if missing:
         raise EvalSetupError(
             f"--data {path}: missing required column(s) {missing}; rows must follow the row schema "
             "of docs/data.md (build them with `python data_prep/build_expcot.py`)"
         )
-    rows = pq.read_table(path, columns=list(REQUIRED_COLUMNS)).to_pylist()
+    rows = pq.read_table(path, columns=list(COLUMNS)).to_pylist()
     if limit is not None:
         rows = rows[:limit]
     if not rows:

@@ -37,6 +37,7 @@ from scipy.signal import savgol_filter
 from scipy.stats import median_abs_deviation
 
 from verl_anomseer.series.intervals import mask_to_intervals
+from verl_anomseer.validation import check_positive
 
 MIN_LENGTH = 64
 FLAT_REL_STD = 1e-9
@@ -95,14 +96,9 @@ def _zscores(v: np.ndarray, floor: float = FLAT_REL_STD) -> tuple[float, float, 
     return mean, std, np.abs(v - mean) / std
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0; got {value!r}")
-
-
 def ksigma_probe(values, k: float = 3.0) -> ProbeResult:
     """Global k-sigma range detector: runs of samples outside mean +- k std."""
-    _check_positive("k", k)
+    check_positive("k", k, allow_inf=True)
     xs, scale = _scaled(as_series(values))
     mean, std, z = _zscores(xs)
     median = float(np.median(xs))
@@ -127,7 +123,7 @@ def ksigma_probe(values, k: float = 3.0) -> ProbeResult:
 
 def trend_probe(values, window: int = 21, polyorder: int = 2, k: float = 3.0) -> ProbeResult:
     """Trend detector: runs where the Savitzky-Golay smoothed gradient is more than k std from its mean."""
-    _check_positive("k", k)
+    check_positive("k", k, allow_inf=True)
     xs, scale = _scaled(as_series(values))
     if window <= polyorder or window % 2 == 0 or window > xs.size:
         raise ValueError(
@@ -167,8 +163,8 @@ def dominant_periods(values, window: int = 100) -> np.ndarray:
 
 def freq_probe(values, window: int = 100, k: float = 3.0, min_period_std: float = 1.0) -> ProbeResult:
     """Frequency detector: windows whose dominant period leaves mean +- k std (when that std >= min_period_std)."""
-    _check_positive("k", k)
-    _check_positive("window", window)
+    check_positive("k", k, allow_inf=True)
+    check_positive("window", window, allow_inf=True)
     xs, _ = _scaled(as_series(values))
     window = int(min(window, xs.size // 2))
     periods = dominant_periods(xs, window)
@@ -266,7 +262,7 @@ def shape_probe(values, k: float = SHAPE_K) -> ProbeResult:
     """
     from verl_anomseer.expcot import stumpy_cache
 
-    _check_positive("k", k)
+    check_positive("k", k, allow_inf=True)
     xs, _ = _scaled(as_series(values))
     m = shape_window(xs)
     stats = {"m": float(m), "score_median": 0.0, "score_spread": 0.0, "k": float(k), "max_z": 0.0}
@@ -329,7 +325,7 @@ def spike_probe(values, radius: int = SPIKE_RADIUS, k: float = SPIKE_K, floor: f
     tiny residuals from counting.
     ``n_outside`` counts flagged samples beyond the range of the unflagged ones (global rather than contextual).
     """
-    _check_positive("k", k)
+    check_positive("k", k, allow_inf=True)
     xs, scale = _scaled(as_series(values))
     resid = xs - _neighbour_median(xs, radius)
     center = float(np.median(resid))
@@ -426,8 +422,8 @@ def slope_shift_probe(values, k: float = 3.0, max_return: float = 0.5) -> ProbeR
     level anomaly) is not a slope change. The interval is the run's part above half its peak, shifted by W to
     the samples it averages (extended to the series end when the run reaches it).
     """
-    _check_positive("k", k)
-    _check_positive("max_return", max_return)
+    check_positive("k", k, allow_inf=True)
+    check_positive("max_return", max_return, allow_inf=True)
     xs, scale = _scaled(as_series(values))
     width = cancelling_window(xs)
     stats = {

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import string
 
 from verl_anomseer.expcot import probes
 from verl_anomseer.expcot.selection import GLOBAL_Z, ProbeReport, analyze
@@ -41,68 +42,59 @@ def _layout(observation: str, reasoning: str, conclusion: str) -> str:
     return "\n".join((_HEAD_OBS + observation, _HEAD_REASON + reasoning, _HEAD_CONCL + conclusion))
 
 
-# Evidence sentences: one per probe, quoting its statistics (keys as in ``ProbeReport.stats``).
-def _ksigma_evidence(s: dict[str, float]) -> str:
-    return (
-        f"{int(s['ksigma.n_flagged'])} samples fall outside the {_num(s['ksigma.k'])}-sigma band "
-        f"[{_num(s['ksigma.lower'])}, {_num(s['ksigma.upper'])}]"
-    )
+# Evidence sentences, one per probe: its statistics (``ProbeReport.stats`` keys "<probe>.<stat>") quoted as
+# {stat:int} (a count or index), {stat:num} (see ``_num``) or {stat:twice} (twice a count).
+_TEMPLATES = {
+    "ksigma": "{n_flagged:int} samples fall outside the {k:num}-sigma band [{lower:num}, {upper:num}]",
+    "trend": (
+        "the Savitzky-Golay smoothed gradient (window {window:int}, polyorder 2) has mean {grad_mean:num} and std "
+        "{grad_std:num}; its largest deviation is {max_grad_z:num} std, {n_flagged:int} samples exceed {k:num} std "
+        "and the longest such run lasts {longest_run:int} samples"
+    ),
+    "slope": (
+        "the mean slope over two moving averages of width {window:int} (a whole number of the dominant period, so "
+        "the oscillation cancels) has median {slope_median:num} and robust std {slope_spread:num}; its largest "
+        "deviation is {max_slope_z:num} std, and the longest sustained shift beyond {k:num} std that is not undone "
+        "lasts {longest_run:int} samples and adds a level of {level_shift:num}"
+    ),
+    "freq": (
+        "the sliding-window FFT (window {window:int}, stride 1) gives a dominant period of {period_mean:num} on "
+        "average with std {period_std:num} (from {period_min:num} to {period_max:num}), and "
+        "{n_flagged_windows:int} windows leave [{lower:num}, {upper:num}]"
+    ),
+    "discord": (
+        "the matrix profile (subsequence length {m:int}) has its top discord at index {discord_index:int} with "
+        "distance {discord_score:num}, a z-score of {discord_z:num} against the profile mean {mp_mean:num} and std "
+        "{mp_std:num} (threshold 3.5)"
+    ),
+    "shape": (
+        "each subsequence of one dominant period ({m:int} samples) is compared with its nearest match elsewhere "
+        "(matrix profile of the standardised subsequences), and each sample keeps the smallest distance among the "
+        "subsequences through it; these scores have median {score_median:num} and robust std {score_spread:num}, "
+        "the highest lies {max_z:num} std above the median at index {argmax_z:int}, and {n_flagged:int} samples "
+        "exceed {k:num} std"
+    ),
+    "spike": (
+        "against the median of its {radius:twice} neighbours each sample leaves a residual of robust std "
+        "{resid_std:num}; the largest is {max_z:num} std, and {n_flagged:int} samples exceed {k:num} std "
+        "({n_outside:int} of them beyond the range of the rest)"
+    ),
+}
 
 
-def _trend_evidence(s: dict[str, float]) -> str:
-    return (
-        f"the Savitzky-Golay smoothed gradient (window {int(s['trend.window'])}, polyorder 2) has mean "
-        f"{_num(s['trend.grad_mean'])} and std {_num(s['trend.grad_std'])}; its largest deviation is "
-        f"{_num(s['trend.max_grad_z'])} std, {int(s['trend.n_flagged'])} samples exceed {_num(s['trend.k'])} std "
-        f"and the longest such run lasts {int(s['trend.longest_run'])} samples"
-    )
+class _StatFormatter(string.Formatter):
+    def format_field(self, value: float, format_spec: str) -> str:
+        quote = {"int": lambda v: str(int(v)), "twice": lambda v: str(2 * int(v)), "num": _num}
+        return quote[format_spec](value)
 
 
-def _slope_evidence(s: dict[str, float]) -> str:
-    return (
-        f"the mean slope over two moving averages of width {int(s['slope.window'])} (a whole number of the dominant "
-        f"period, so the oscillation cancels) has median {_num(s['slope.slope_median'])} and robust std "
-        f"{_num(s['slope.slope_spread'])}; its largest deviation is {_num(s['slope.max_slope_z'])} std, and the "
-        f"longest sustained shift beyond {_num(s['slope.k'])} std that is not undone lasts "
-        f"{int(s['slope.longest_run'])} samples and adds a level of {_num(s['slope.level_shift'])}"
-    )
+_FORMATTER = _StatFormatter()
 
 
-def _freq_evidence(s: dict[str, float]) -> str:
-    return (
-        f"the sliding-window FFT (window {int(s['freq.window'])}, stride 1) gives a dominant period of "
-        f"{_num(s['freq.period_mean'])} on average with std {_num(s['freq.period_std'])} (from "
-        f"{_num(s['freq.period_min'])} to {_num(s['freq.period_max'])}), and {int(s['freq.n_flagged_windows'])} "
-        f"windows leave [{_num(s['freq.lower'])}, {_num(s['freq.upper'])}]"
-    )
-
-
-def _discord_evidence(s: dict[str, float]) -> str:
-    return (
-        f"the matrix profile (subsequence length {int(s['discord.m'])}) has its top discord at index "
-        f"{int(s['discord.discord_index'])} with distance {_num(s['discord.discord_score'])}, a z-score of "
-        f"{_num(s['discord.discord_z'])} against the profile mean {_num(s['discord.mp_mean'])} and std "
-        f"{_num(s['discord.mp_std'])} (threshold 3.5)"
-    )
-
-
-def _shape_evidence(s: dict[str, float]) -> str:
-    return (
-        f"each subsequence of one dominant period ({int(s['shape.m'])} samples) is compared with its nearest match "
-        "elsewhere (matrix profile of the standardised subsequences), and each sample keeps the smallest distance "
-        f"among the subsequences through it; these scores have median {_num(s['shape.score_median'])} and robust std "
-        f"{_num(s['shape.score_spread'])}, the highest lies {_num(s['shape.max_z'])} std above the median at index "
-        f"{int(s['shape.argmax_z'])}, and {int(s['shape.n_flagged'])} samples exceed {_num(s['shape.k'])} std"
-    )
-
-
-def _spike_evidence(s: dict[str, float]) -> str:
-    return (
-        f"against the median of its {2 * int(s['spike.radius'])} neighbours each sample leaves a residual of robust "
-        f"std {_num(s['spike.resid_std'])}; the largest is {_num(s['spike.max_z'])} std, and "
-        f"{int(s['spike.n_flagged'])} samples exceed {_num(s['spike.k'])} std ({int(s['spike.n_outside'])} of them "
-        "beyond the range of the rest)"
-    )
+def _evidence(probe: str, s: dict[str, float]) -> str:
+    """The evidence sentence of ``probe`` (a key of :data:`_TEMPLATES`) from the report's statistics ``s``."""
+    prefix = probe + "."
+    return _FORMATTER.format(_TEMPLATES[probe], **{k[len(prefix) :]: v for k, v in s.items() if k.startswith(prefix)})
 
 
 _DECISIVE = {
@@ -113,8 +105,9 @@ _DECISIVE = {
     "shape": "the stretches unlike every other part of the series are",
     "spike": "the isolated samples are",
 }
-_EVIDENCE = {"ksigma": _ksigma_evidence, "trend": _trend_evidence, "freq": _freq_evidence, "discord": _discord_evidence}
-_CLEAN_EVIDENCE = {**_EVIDENCE, "trend": _slope_evidence, "shape": _shape_evidence, "spike": _spike_evidence}
+# the statistics each detector's evidence quotes: the faithful mode's, and the clean mode's (trend: the slope probe)
+_FAITHFUL_STATS = {"ksigma": "ksigma", "trend": "trend", "freq": "freq", "discord": "discord"}
+_CLEAN_STATS = {**_FAITHFUL_STATS, "trend": "slope", "shape": "shape", "spike": "spike"}
 _STRUCTURAL = ("trend", "freq", "discord", "shape", "spike")  # the clean mode's tests, in the analysis order
 
 
@@ -148,13 +141,13 @@ def render_clean(report: ProbeReport, length: int) -> str:
         observation += f"{_num(s['noise.threshold'])}), so the structural scans use a Savitzky-Golay denoised copy "
         observation += f"(window {int(s['noise.denoise_window'])}, polyorder 2). "
     observation += _scan_sentence(s, robust=True)
-    checks = "; ".join(_CLEAN_EVIDENCE[name](s) for name in _STRUCTURAL)
+    checks = "; ".join(_evidence(_CLEAN_STATS[name], s) for name in _STRUCTURAL)
     reasoning = f"Structural scan: {checks}."
     if report.detector == "none":
         reasoning += " No probe passes its threshold."
         conclusion = f"No anomalous interval is found: []. The series is {NORMAL}."
     else:
-        found = _sentence(_ksigma_evidence(s)) + ", " if report.detector == "ksigma" else ""
+        found = _sentence(_evidence("ksigma", s)) + ", " if report.detector == "ksigma" else ""
         reasoning += (
             f" Decisive evidence ({report.detector}): {found}{_DECISIVE[report.detector]} {_spans(report.intervals)}."
         )
@@ -232,7 +225,8 @@ def faithful_trace(values, category: str, intervals, label: str) -> str:
         conclusion = "We report no interval, [], as the final localization for supervision."
     observation += _scan_sentence(s, robust=False)
     reasoning += (
-        f"Detector evidence ({detector}): {_sentence(_EVIDENCE[detector](s))}, proposing {_spans(probe.intervals)}."
+        f"Detector evidence ({detector}): {_sentence(_evidence(_FAITHFUL_STATS[detector], s))}, "
+        f"proposing {_spans(probe.intervals)}."
     )
     conclusion += f" For reference, the detector proposed {_spans(probe.intervals)}."
     return _layout(observation, reasoning, conclusion)

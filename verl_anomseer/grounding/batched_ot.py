@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from verl_anomseer.grounding.ot import DEFAULT_EPS, DEFAULT_N_ITER, DEFAULT_TAU, EMPTY_DISTANCE, LOG_DOMAIN_RATIO
+from verl_anomseer.validation import check_positive, check_positive_int
 
 STOP_THR = 1e-9
 """Marginal tolerance for stopping early (POT's default): the plan then moves by less than this."""
@@ -166,11 +167,9 @@ def ot_scores(
     """
     if len(responses) != len(references):
         raise ValueError(f"{len(responses)} responses but {len(references)} references")
-    for name, value in (("eps", eps), ("tau", tau)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
-        raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
+    check_positive("eps", eps)
+    check_positive("tau", tau)
+    check_positive_int("n_iter", n_iter)
     n = len(responses)
     if n == 0:
         empty = torch.zeros(0, dtype=torch.float64)

@@ -24,6 +24,8 @@ import ot as pot
 import torch
 from scipy.special import softmax
 
+from verl_anomseer.validation import check_positive, check_positive_int
+
 DEFAULT_EPS = 0.08
 DEFAULT_N_ITER = 50
 DEFAULT_TAU = 0.5
@@ -88,16 +90,6 @@ def _cost(U_r: np.ndarray, U_e: np.ndarray) -> np.ndarray:
     return np.clip(C, 0.0, 2.0, out=C)
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _check_n_iter(n_iter: int) -> None:
-    if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
-        raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
-
-
 def sinkhorn_plan(a, b, C, eps: float = DEFAULT_EPS, n_iter: int = DEFAULT_N_ITER):
     """Entropic OT plan ``diag(u) K diag(v)``.
 
@@ -109,8 +101,8 @@ def sinkhorn_plan(a, b, C, eps: float = DEFAULT_EPS, n_iter: int = DEFAULT_N_ITE
     met to 1e-9. When ``max(C) / eps`` exceeds :data:`LOG_DOMAIN_RATIO` the same iterations run in the
     log domain (``sinkhorn_log``), which cannot underflow.
     """
-    _check_positive("eps", eps)
-    _check_n_iter(n_iter)
+    check_positive("eps", eps)
+    check_positive_int("n_iter", n_iter)
     return _transposed_plan(a, b, C.T, eps, n_iter).T
 
 
@@ -122,8 +114,8 @@ def _transposed_plan(a, b, C_t, eps: float, n_iter: int):
 
 def ot_distance(H_r, H_e, eps: float = DEFAULT_EPS, n_iter: int = DEFAULT_N_ITER) -> float:
     """``W = <T, C>`` between the two token sequences, in ``[0, 2]``; :data:`EMPTY_DISTANCE` if one is empty."""
-    _check_positive("eps", eps)
-    _check_n_iter(n_iter)
+    check_positive("eps", eps)
+    check_positive_int("n_iter", n_iter)
     H_r, H_e = _as_embeddings(H_r), _as_embeddings(H_e)
     if H_r.shape[0] == 0 or H_e.shape[0] == 0:
         return EMPTY_DISTANCE
@@ -140,7 +132,7 @@ def ot_distance(H_r, H_e, eps: float = DEFAULT_EPS, n_iter: int = DEFAULT_N_ITER
 
 def ot_score(H_r, H_e, eps: float = DEFAULT_EPS, n_iter: int = DEFAULT_N_ITER, tau: float = DEFAULT_TAU) -> float:
     """Grounding score ``s = clip(exp(-W / tau), 0, 1)`` with ``W`` from :func:`ot_distance`."""
-    _check_positive("tau", tau)
+    check_positive("tau", tau)
     return min(1.0, max(0.0, math.exp(-ot_distance(H_r, H_e, eps, n_iter) / tau)))
 
 

@@ -28,8 +28,16 @@ from collections.abc import Mapping
 import numpy as np
 
 from verl_anomseer.scoring.intervals import merge_intervals
-from verl_anomseer.scoring.parsed import ParsedAnswer, as_text, assemble, class_value, interval_verdict
-from verl_anomseer.series.taxonomy import CLASSES, NORMAL
+from verl_anomseer.scoring.parsed import (
+    UNREADABLE,
+    ParsedAnswer,
+    as_text,
+    assemble,
+    class_label,
+    item_bounds,
+    read_answer,
+)
+from verl_anomseer.series.taxonomy import NORMAL
 
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _PAIR = re.compile(rf"[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*[\])]")
@@ -44,7 +52,6 @@ _SYNONYMS = {
     "no": NORMAL,  # "no anomaly" once the suffix is gone
     "none": NORMAL,
 }
-_CLASS_SET = frozenset(CLASSES)
 _TAGS = {
     t: (re.compile(rf"<\s*{t}\s*>", re.IGNORECASE), re.compile(rf"</\s*{t}\s*>", re.IGNORECASE))
     for t in ("think", "answer", "class")
@@ -92,16 +99,7 @@ def _number(value: object) -> float | None:
 
 
 def _item_bounds(item: object) -> tuple[float, float] | None:
-    if isinstance(item, Mapping):
-        keys = {str(k).strip().lower(): v for k, v in item.items()}
-        if "start" not in keys or "end" not in keys:
-            return None
-        s, e = _number(keys["start"]), _number(keys["end"])
-    elif isinstance(item, (list, tuple)) and len(item) == 2:
-        s, e = _number(item[0]), _number(item[1])
-    else:
-        return None
-    return None if s is None or e is None else (s, e)
+    return item_bounds(item, _number, fold_keys=True)
 
 
 def _json_items(content: str) -> list | None:
@@ -129,58 +127,50 @@ def _scan_items(content: str) -> list | None:
 
 
 def _events(items: list, length: int) -> tuple[list[tuple[int, int]], int]:
-    """Valid items as merged integer events clipped to ``[0, length)``, and how many items were dropped."""
+    """Valid items as merged integer events clipped to ``[0, length)``, and how many items were kept."""
     bounds = [b for b in map(_item_bounds, items) if b is not None]
     if not bounds:
-        return [], len(items)
+        return [], 0
     arr = np.array(bounds, dtype=np.float64)
     s, e = np.floor(arr[:, 0]), np.ceil(arr[:, 1])
     valid = (s >= 0) & (s < e) & (s < length)
     s, e = s[valid].astype(np.int64), np.minimum(e[valid], length).astype(np.int64)
     events = merge_intervals(s, e)
-    return [(int(a), int(b)) for a, b in events], len(items) - int(valid.sum())
+    return [(int(a), int(b)) for a, b in events], int(valid.sum())
+
+
+def _lenient_name(value: str) -> str:
+    label = re.sub(r"[\s_\-]+", " ", value.strip().strip("\"'`.*:;!").lower()).strip()
+    label = re.sub(r"\s+anomal(?:y|ies)$", "", label)
+    return _SYNONYMS.get(label, label)
 
 
 def normalize_label(raw: str) -> str:
     """One of :data:`CLASSES`, or ``""`` when ``raw`` names none of them."""
-    value = class_value(raw, ("[", "{", '"'))
-    if not isinstance(value, str):
-        return ""
-    label = re.sub(r"[\s_\-]+", " ", value.strip().strip("\"'`.*:;!").lower()).strip()
-    label = re.sub(r"\s+anomal(?:y|ies)$", "", label)
-    label = _SYNONYMS.get(label, label)
-    return label if label in _CLASS_SET else ""
+    return class_label(raw, ("[", "{", '"'), _lenient_name)
+
+
+def _items(content: str) -> list | object:
+    """The answer's items: the content as JSON, else the pairs found in it, else :data:`UNREADABLE`."""
+    items = _json_items(content.strip())
+    if items is None:
+        items = _scan_items(content)
+    return UNREADABLE if items is None else items
 
 
 def parse_lenient(text: str, length: int) -> ParsedAnswer:
     """Parse one model response for a series of ``length`` points (see the module docstring)."""
     text = as_text(text)
-    intervals: list[tuple[int, int]] = []
-    readable = answer_ok = False
-    content = _last_block(text, "answer")
-    if content is None:
-        problem = "no <answer> block"
-    elif content.strip().lower() in ("", "none", "null"):
-        problem = "empty answer"
-    else:
-        items = _json_items(content.strip())
-        if items is None:
-            items = _scan_items(content)
-        if items is None:
-            problem = "unparseable answer"
-        else:
-            readable = True
-            intervals, dropped = _events(items, length)
-            answer_ok, problem = interval_verdict(intervals, len(items), len(items) - dropped)
-
+    answer = read_answer(
+        _last_block(text, "answer"),
+        lambda content: content.strip().lower() in ("", "none", "null"),
+        _items,
+        lambda items: _events(items, length),
+    )
     raw_label = _last_block(text, "class")
-    label = "" if raw_label is None else normalize_label(raw_label)
     return assemble(
-        intervals,
-        label,
-        answer_problem=problem,
-        readable=readable,
-        answer_ok=answer_ok,
+        label="" if raw_label is None else normalize_label(raw_label),
         has_class=raw_label is not None,
         has_think=_has_block(text, "think"),
+        **answer,
     )

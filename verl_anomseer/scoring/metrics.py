@@ -76,32 +76,25 @@ def _pieces(pred: np.ndarray, z0: np.ndarray, z1: np.ndarray) -> tuple[np.ndarra
     return zone, np.maximum(a[owner], z0[zone]), np.minimum(b[owner], z1[zone])
 
 
-def affiliation_prf_events(pred: np.ndarray, gt: np.ndarray, length: int) -> PRF:
-    """Affiliation P/R/F1 (Huet et al. 2022) of canonical events over the time range ``[0, length]``."""
-    edge = _edge_case(pred, gt)
-    if edge is not None:
-        return edge
-    n = len(gt)
-    g = gt.astype(np.float64)
-    mids = (g[:-1, 1] + g[1:, 0]) / 2.0
-    table = np.stack([np.append(0.0, mids), np.append(mids, float(length)), g[:, 0], g[:, 1]])
-    zone, lo, hi = _pieces(pred, table[0], table[1])
-    a, b, s, e = table[:, zone]  # per piece: its zone E = [a, b] and ground-truth event J = [s, e]
-    width = b - a
-    inside = _relu(np.minimum(hi, e) - np.maximum(lo, s))
+def _precision_integrals(zone, lo, hi, a, b, s, e, inside, n: int) -> np.ndarray:
+    """Per zone j: ``∫_{pred ∩ E_j} F_p(dist(x, J_j)) dx``, the numerator of the zone's precision.
 
-    # Precision: ∫ F_p(dist(x, J)) dx, F_p(d) = (relu(s - a - d) + relu(b - e - d)) / |E|, whose antiderivative is
-    # -(relu(s - a - d)^2 + relu(b - e - d)^2) / (2|E|) + const; the part left of J spans distances
-    # [relu(s - hi), relu(s - lo)], the part right of J [relu(lo - e), relu(hi - e)].
+    ``F_p(d) = (relu(s - a - d) + relu(b - e - d)) / |E|`` (the share of ``E = [a, b]`` at least ``d`` from
+    ``J = [s, e]``), antiderivative ``-(relu(s - a - d)^2 + relu(b - e - d)^2) / (2|E|)``; a piece ``[lo, hi]``
+    left of J spans the distances ``[relu(s - hi), relu(s - lo)]``, right of J ``[relu(lo - e), relu(hi - e)]``,
+    and its part ``inside`` J has distance 0 (F_p = 1)."""
     d = _relu(np.stack([s - hi, s - lo, lo - e, hi - e]))
     q = _relu((s - a) - d) ** 2 + _relu((b - e) - d) ** 2
-    prec_num = np.bincount(zone, (_SIGNS @ q) / (2.0 * width) + inside, minlength=n)
-    pred_len = np.bincount(zone, hi - lo, minlength=n)
-    held = pred_len > 0
-    precision = float((prec_num[held] / pred_len[held]).sum() / held.sum())
+    return np.bincount(zone, (_SIGNS @ q) / (2.0 * (b - a)) + inside, minlength=n)
 
-    # Recall: ∫_J F_y(dist(y, pieces)) dy with F_y(d) = (relu(y - d - a) + relu(b - y - d)) / |E|.
-    # Each piece owns the Voronoi cell between the midpoints to its neighbours in the same zone.
+
+def _recall_integrals(zone, lo, hi, a, b, s, e, inside, n: int) -> np.ndarray:
+    """Per zone j: ``∫_{J_j} F_y(dist(y, pred ∩ E_j)) dy``, the numerator of the zone's recall.
+
+    ``F_y(d) = (relu(y - d - a) + relu(b - y - d)) / |E|``. Each piece owns the Voronoi cell between the
+    midpoints to its neighbours in the same zone: in the cell's part left of the piece the nearest prediction is
+    ``lo`` (``|E| F = (b - lo) + relu(2y - lo - a)``), right of it ``hi`` (``|E| F = (hi - a) + relu(b + hi -
+    2y)``), with ``∫ relu(2y - c) dy = relu(y - c/2)^2`` and ``∫ relu(c - 2y) dy = -relu(c/2 - y)^2``."""
     cell_lo, cell_hi = a, b
     same = zone[1:] == zone[:-1]
     if same.any():
@@ -111,14 +104,32 @@ def affiliation_prf_events(pred: np.ndarray, gt: np.ndarray, length: int) -> PRF
         cell_hi[:-1][same] = between[same]
     # Clipping to J keeps the order cell_lo <= lo <= hi <= cell_hi, so y0b <= y1b <= y0a <= y1a.
     y0b, y1b, y0a, y1a = np.minimum(np.maximum(np.stack([cell_lo, lo, hi, cell_hi]), s), e)
-    # y in [y0b, y1b]: nearest prediction on the right at lo -> |E| F = (b - lo) + relu(2y - lo - a);
-    # y in [y0a, y1a]: nearest prediction on the left at hi -> |E| F = (hi - a) + relu(b + hi - 2y);
-    # with ∫ relu(2y - c) dy = relu(y - c/2)^2 and ∫ relu(c - 2y) dy = -relu(c/2 - y)^2.
     hb, ha = (lo + a) / 2.0, (b + hi) / 2.0
     sq = _relu(np.stack([y1b - hb, y0b - hb, ha - y0a, ha - y1a])) ** 2
     linear = (b - lo) * (y1b - y0b) + (hi - a) * (y1a - y0a)
-    rec_num = np.bincount(zone, (linear + _SIGNS @ sq) / width + inside, minlength=n)
-    recall = float((rec_num / (g[:, 1] - g[:, 0])).sum() / n)
+    return np.bincount(zone, (linear + _SIGNS @ sq) / (b - a) + inside, minlength=n)
+
+
+def affiliation_prf_events(pred: np.ndarray, gt: np.ndarray, length: int) -> PRF:
+    """Affiliation P/R/F1 (Huet et al. 2022) of canonical events over the time range ``[0, length]``:
+    precision = mean over zones holding predictions of ``∫ F_p / |pred ∩ E_j|``, recall = mean over all zones
+    of ``∫ F_y / |J_j|``."""
+    edge = _edge_case(pred, gt)
+    if edge is not None:
+        return edge
+    n = len(gt)
+    g = gt.astype(np.float64)
+    mids = (g[:-1, 1] + g[1:, 0]) / 2.0
+    table = np.stack([np.append(0.0, mids), np.append(mids, float(length)), g[:, 0], g[:, 1]])
+    zone, lo, hi = _pieces(pred, table[0], table[1])
+    a, b, s, e = table[:, zone]  # per piece: its zone E = [a, b] and ground-truth event J = [s, e]
+    inside = _relu(np.minimum(hi, e) - np.maximum(lo, s))
+    pieces = (zone, lo, hi, a, b, s, e, inside, n)
+
+    pred_len = np.bincount(zone, hi - lo, minlength=n)
+    held = pred_len > 0
+    precision = float((_precision_integrals(*pieces)[held] / pred_len[held]).sum() / held.sum())
+    recall = float((_recall_integrals(*pieces) / (g[:, 1] - g[:, 0])).sum() / n)
 
     precision, recall = min(max(precision, 0.0), 1.0), min(max(recall, 0.0), 1.0)
     return (precision, recall, _f1(precision, recall))

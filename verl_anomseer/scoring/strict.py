@@ -26,20 +26,17 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Mapping
 
 import numpy as np
 
+from verl_anomseer.scoring import parsed
 from verl_anomseer.scoring.intervals import merge_intervals
-from verl_anomseer.scoring.parsed import ParsedAnswer, as_text, assemble, class_value, interval_verdict
-from verl_anomseer.series.taxonomy import CLASSES
+from verl_anomseer.scoring.parsed import ParsedAnswer
 
 _TAGS = {
     t: (re.compile(f"<{t}>", re.IGNORECASE), re.compile(f"</{t}>", re.IGNORECASE)) for t in ("think", "answer", "class")
 }
 _SHORT_CLASSES = {"contextual": "contextual point", "global": "global point"}
-_CLASS_SET = frozenset(CLASSES)
-_UNREADABLE = object()
 _SOURCE = "<model answer>"  # the file name answers are parsed under: Python's warnings about them are silenced
 for _category in (SyntaxWarning, DeprecationWarning):  # e.g. "invalid decimal literal" in "[1if"
     warnings.filterwarnings("ignore", category=_category, module=re.escape(_SOURCE))
@@ -62,7 +59,7 @@ def _blocks(text: str, tag: str, first_only: bool = False) -> list[str]:
 
 
 def _literal(content: str) -> object:
-    """``content`` as JSON, else as a Python literal (optionally wrapped in ``array(...)``); else ``_UNREADABLE``."""
+    """``content`` as JSON, else as a Python literal (optionally wrapped in ``array(...)``), else UNREADABLE."""
     try:
         return json.loads(content)
     except (ValueError, RecursionError):
@@ -78,7 +75,7 @@ def _literal(content: str) -> object:
             node = node.args[0]
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-        return _UNREADABLE
+        return parsed.UNREADABLE
 
 
 def _bound(value: object) -> int | None:
@@ -88,17 +85,8 @@ def _bound(value: object) -> int | None:
 
 
 def _pair(item: object) -> tuple[int, int] | None:
-    if isinstance(item, Mapping):
-        if "start" not in item or "end" not in item:
-            return None
-        s, e = _bound(item["start"]), _bound(item["end"])
-    elif isinstance(item, (list, tuple)) and len(item) == 2:
-        s, e = _bound(item[0]), _bound(item[1])
-    else:
-        return None
-    if s is None or e is None or s < 0 or s >= e:
-        return None
-    return s, e
+    bounds = parsed.item_bounds(item, _bound, fold_keys=False)
+    return bounds if bounds is not None and 0 <= bounds[0] < bounds[1] else None
 
 
 def _events(items: list | tuple, length: int) -> tuple[list[tuple[int, int]], int]:
@@ -111,44 +99,31 @@ def _events(items: list | tuple, length: int) -> tuple[list[tuple[int, int]], in
     return [(int(a), int(b)) for a, b in events], len(pairs)
 
 
+def _strict_name(value: str) -> str:
+    label = " ".join(value.lower().split())
+    return _SHORT_CLASSES.get(label, label)
+
+
 def strict_label(raw: str) -> str:
     """One of :data:`CLASSES`, or ``""`` when ``raw`` names none of them under the strict rules."""
-    value = class_value(raw, ("[", "{"))
-    if not isinstance(value, str):
-        return ""
-    label = " ".join(value.lower().split())
-    label = _SHORT_CLASSES.get(label, label)
-    return label if label in _CLASS_SET else ""
+    return parsed.class_label(raw, ("[", "{"), _strict_name)
 
 
 def parse_strict(text: str, length: int) -> ParsedAnswer:
     """Parse one model response for a series of ``length`` points (see the module docstring)."""
-    text = as_text(text)
-    intervals: list[tuple[int, int]] = []
-    readable = answer_ok = False
+    text = parsed.as_text(text)
     answers = _blocks(text, "answer")
-    content = answers[-1].strip() if answers else None
-    if content is None:
-        problem = "no <answer> block"
-    elif content == "" or content.lower() == "none":
-        problem = "empty answer"
-    elif (value := _literal(content)) is _UNREADABLE:
-        problem = "unparseable answer"
-    else:
-        readable = True
-        items = value if isinstance(value, (list, tuple)) else [value]  # a lone value is one item, never a pair
-        intervals, kept = _events(items, length) if isinstance(value, (list, tuple)) else ([], 0)
-        answer_ok, problem = interval_verdict(intervals, len(items), kept)
-
+    answer = parsed.read_answer(
+        answers[-1].strip() if answers else None,
+        lambda content: content == "" or content.lower() == "none",
+        _literal,
+        # a lone value is one item, never a pair
+        lambda value: _events(value, length) if isinstance(value, (list, tuple)) else ([], 0),
+    )
     classes = _blocks(text, "class", first_only=True)
-    label = strict_label(classes[0]) if classes else ""
-    has_think = bool(_blocks(text, "think", first_only=True))
-    return assemble(
-        intervals,
-        label,
-        answer_problem=problem,
-        readable=readable,
-        answer_ok=answer_ok,
+    return parsed.assemble(
+        label=strict_label(classes[0]) if classes else "",
         has_class=bool(classes),
-        has_think=has_think,
+        has_think=bool(_blocks(text, "think", first_only=True)),
+        **answer,
     )

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from verl_anomseer.validation import check_positive, check_positive_int
+
 PROJECTIONS = ("orthogonal", "none", "conflict")
 SOURCES = ("policy", "reward")
 SIMILARITIES = ("ot", "cosine")
@@ -50,15 +52,11 @@ def _reject_unknown(values: dict, cls: type, name: str) -> None:
 
 
 def _positive_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise TimerPOConfigError(f"algorithm.timerpo.grounding.{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return check_positive(f"algorithm.timerpo.grounding.{name}", value, TimerPOConfigError)
 
 
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TimerPOConfigError(f"algorithm.timerpo.grounding.{name} must be an integer >= 1, got {value!r}")
-    return value
+    return check_positive_int(f"algorithm.timerpo.grounding.{name}", value, TimerPOConfigError)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""Atomic file writes: a temp file in the same folder, then ``os.replace``."""
+"""File helpers shared by the builder, the evaluation and the detection: atomic writes (a temp file in the same
+folder, then ``os.replace``) and the SHA-256 checksum recorded in manifests and run settings."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -31,3 +33,12 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
