@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from verl_anomseer.cpu.tiny_model import build_tiny_qwen25vl
-from verl_anomseer.demo import DEMO_PROMPTS, build_data, read_metrics, run_training
+from verl_anomseer.demo import DEMO_PROMPTS, TrainingRun, build_data, read_metrics, run_training
 
 TARGETS = {"policy": 1.25, "reward": 1.2}
 RUNS = {"grpo": ("grpo", "policy"), "policy": ("timerpo", "policy"), "reward": ("timerpo", "reward")}
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (algorithm, grounding) in RUNS.items():  # baseline first
         run = out / name
         run.mkdir(parents=True, exist_ok=True)
-        run_training(data, model, run, args.steps, algorithm, timeout=900, grounding=grounding)
+        run_training(data, model, run, TrainingRun(args.steps, algorithm, grounding), timeout=900)
         results[name] = phase_seconds(run / "metrics.jsonl")
 
     print(f"\nCPU backend, tiny Qwen2.5-VL, {args.steps} steps each, {DEMO_PROMPTS} prompts x 8 rollouts per step")

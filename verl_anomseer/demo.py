@@ -26,8 +26,10 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from verl_anomseer.cli_args import non_negative_float, positive
 from verl_anomseer.cluster import LOOPBACK_ENV
 from verl_anomseer.cpu import ENV_FLAG
 
@@ -57,33 +59,21 @@ SUMMARY_KEYS = (
 )
 
 
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m verl_anomseer.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="output folder (data, model, logs, checkpoint, eval)")
-    p.add_argument("--steps", type=_positive, default=DEMO_STEPS, help=f"TimerPO training steps (default {DEMO_STEPS})")
+    p.add_argument(
+        "--steps", type=positive(int), default=DEMO_STEPS, help=f"TimerPO training steps (default {DEMO_STEPS})"
+    )
     p.add_argument(
         "--prompts",
-        type=_positive,
+        type=positive(int),
         default=DEMO_PROMPTS,
         help=f"prompts per training step, each with 8 rollouts (default {DEMO_PROMPTS})",
     )
     p.add_argument(
         "--lr",
-        type=_non_negative,
+        type=non_negative_float,
         default=DEMO_LR,
         help=f"actor learning rate (default {DEMO_LR:g}; 0 trains nothing, the learning test's control)",
     )
@@ -98,9 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", type=Path, help="dataset folder to use or build (default OUT/data)")
     p.add_argument("--model", type=Path, help="tiny model folder to use or build (default OUT/model)")
-    p.add_argument("--per-category", type=_positive, default=2, help="train and test series per category")
+    p.add_argument("--per-category", type=positive(int), default=2, help="train and test series per category")
     p.add_argument("--sft-steps", type=int, default=100, help="warm-start steps of the tiny model (0: random)")
-    p.add_argument("--timeout", type=_positive, default=540, help="seconds allowed for training")
+    p.add_argument("--timeout", type=positive(int), default=540, help="seconds allowed for training")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluations before and after training")
     p.add_argument("--no-progress", action="store_true", help="hide the dataset builder's progress bar")
     return p
@@ -126,39 +116,42 @@ def build_data(out: Path, per_category: int, no_progress: bool) -> Path:
     return out
 
 
-def train_command(
-    data: Path,
-    model: Path,
-    run: Path,
-    steps: int,
-    algorithm: str,
-    grounding: str = "policy",
-    lr: float = DEMO_LR,
-    prompts: int = DEMO_PROMPTS,
-    seed: int = 0,
-) -> list[str]:
-    """The `main_ppo` command line of the demo's training run (recipe `cpu_smoke`): `steps` steps of `prompts`
-    prompts at learning rate `lr`, data order and sampling seeded by `seed`."""
+@dataclass(frozen=True)
+class TrainingRun:
+    """What the demo trains: `steps` steps of `prompts` prompts with `algorithm` (timerpo with `grounding`, or grpo)
+    at learning rate `lr`, data order and sampling seeded by `seed`."""
+
+    steps: int
+    algorithm: str = "timerpo"
+    grounding: str = "policy"
+    lr: float = DEMO_LR
+    prompts: int = DEMO_PROMPTS
+    seed: int = 0
+
+
+def train_command(data: Path, model: Path, run: Path, training: TrainingRun) -> list[str]:
+    """The `main_ppo` command line of the demo's training run `training` (recipe `cpu_smoke`)."""
+    steps, seed = training.steps, training.seed
     command = [sys.executable, "-m", "verl.trainer.main_ppo", *RECIPE]
     command += [
         f"data.train_files={data / 'train.parquet'}",
         f"data.val_files={data / 'test.parquet'}",
         f"actor_rollout_ref.model.path={model}",
         f"trainer.total_training_steps={steps}",
-        f"actor_rollout_ref.actor.optim.lr={lr}",
-        f"data.train_batch_size={prompts}",
+        f"actor_rollout_ref.actor.optim.lr={training.lr}",
+        f"data.train_batch_size={training.prompts}",
         f"data.seed={seed}",
         f"actor_rollout_ref.rollout.seed={seed}",
         f"trainer.total_epochs={steps}",  # enough passes over a small dataset for `steps` steps
         f"trainer.save_freq={steps}",
         f"trainer.default_local_dir={run / 'checkpoints'}",
         f"trainer.rollout_data_dir={run / 'rollouts'}",
-        f"trainer.experiment_name=demo_{algorithm}",
+        f"trainer.experiment_name=demo_{training.algorithm}",
         f"hydra.run.dir={run / 'hydra'}",
     ]
-    if algorithm == "grpo":  # verl's own estimator; no grounding is computed
+    if training.algorithm == "grpo":  # verl's own estimator; no grounding is computed
         command += ["algorithm.adv_estimator=grpo"]
-    elif grounding == "reward":  # the ablation: a frozen encoder in the reward function
+    elif training.grounding == "reward":  # the ablation: a frozen encoder in the reward function
         command += list(REWARD_GROUNDING)
     return command
 
@@ -179,24 +172,17 @@ def read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_training(
-    data: Path,
-    model: Path,
-    out: Path,
-    steps: int,
-    algorithm: str,
-    timeout: int,
-    grounding: str = "policy",
-    lr: float = DEMO_LR,
-    prompts: int = DEMO_PROMPTS,
-    seed: int = 0,
-) -> Path:
+def run_training(data: Path, model: Path, out: Path, training: TrainingRun, timeout: int) -> Path:
     """Run main_ppo; return the Hugging Face checkpoint of the last step."""
     metrics, log = out / "metrics.jsonl", out / "train.log"
     for stale in (metrics, out / "checkpoints", out / "rollouts"):
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-    command = train_command(data, model, out, steps, algorithm, grounding, lr, prompts, seed)
-    print(f"demo: training {steps} {algorithm} steps at lr {lr:g} on the CPU backend (log: {log})", flush=True)
+    command = train_command(data, model, out, training)
+    print(
+        f"demo: training {training.steps} {training.algorithm} steps at lr {training.lr:g} on the CPU backend "
+        f"(log: {log})",
+        flush=True,
+    )
     with log.open("w") as fh:
         try:
             proc = subprocess.run(
@@ -206,7 +192,7 @@ def run_training(
             raise SystemExit(f"demo: training did not finish within {timeout} s; see {log}") from None
     if proc.returncode != 0:
         raise SystemExit(f"demo: training failed (exit {proc.returncode}); the end of {log} says why")
-    checkpoint = out / "checkpoints" / f"global_step_{steps}" / "actor" / "huggingface"
+    checkpoint = out / "checkpoints" / f"global_step_{training.steps}" / "actor" / "huggingface"
     if not (checkpoint / "config.json").is_file():
         raise SystemExit(f"demo: training finished but wrote no Hugging Face checkpoint at {checkpoint}")
     return checkpoint
@@ -286,9 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     for stale in (before, after):
         shutil.rmtree(stale, ignore_errors=True)
     eval_rc = None if args.no_eval else run_eval(data, model, before)
-    checkpoint = run_training(
-        data, model, out, args.steps, args.algorithm, args.timeout, args.grounding, args.lr, args.prompts, args.seed
-    )
+    training = TrainingRun(args.steps, args.algorithm, args.grounding, args.lr, args.prompts, args.seed)
+    checkpoint = run_training(data, model, out, training, args.timeout)
     if not args.no_eval:
         eval_rc = max(eval_rc, run_eval(data, checkpoint, after))
 

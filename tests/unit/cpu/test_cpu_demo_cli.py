@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from recipe_support import compose_recipe
 
-from verl_anomseer.demo import DEMO_LR, DEMO_PROMPTS, main, train_command
+from verl_anomseer.demo import DEMO_LR, DEMO_PROMPTS, TrainingRun, main, train_command
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def _compose(command: list[str]):
 
 
 def test_timerpo_command_trains_timerpo_with_grounding_and_saves_a_hf_checkpoint():
-    cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo"))
+    cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), TrainingRun(3, "timerpo")))
     assert cfg.algorithm.adv_estimator == "timerpo" and cfg.algorithm.timerpo.alpha > 0
     assert cfg.algorithm.timerpo.grounding.source == "policy"  # the paper's: the actor's own hidden states
     assert "grounding" not in (cfg.reward.custom_reward_function.get("reward_kwargs") or {})
@@ -57,24 +57,25 @@ def test_timerpo_command_trains_timerpo_with_grounding_and_saves_a_hf_checkpoint
 
 def test_the_learning_rate_and_prompts_per_step_reach_verl():
     for lr, prompts in ((DEMO_LR, DEMO_PROMPTS), (0.0, 2)):
-        cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo", lr=lr, prompts=prompts))
+        run = TrainingRun(3, "timerpo", lr=lr, prompts=prompts)
+        cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), run))
         assert cfg.actor_rollout_ref.actor.optim.lr == lr and cfg.data.train_batch_size == prompts
-    assert train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo") == train_command(
-        Path("/d"), Path("/m"), Path("/r"), 3, "timerpo", lr=DEMO_LR
+    assert train_command(Path("/d"), Path("/m"), Path("/r"), TrainingRun(3)) == train_command(
+        Path("/d"), Path("/m"), Path("/r"), TrainingRun(3, "timerpo", lr=DEMO_LR)
     )
 
 
 def test_reward_source_command_moves_the_grounding_to_the_reward_function():
     from verl_anomseer.timerpo.trainer import require_grounding_source
 
-    cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 3, "timerpo", grounding="reward"))
+    cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), TrainingRun(3, "timerpo", grounding="reward")))
     assert cfg.algorithm.timerpo.grounding.source == "reward"
     assert cfg.reward.custom_reward_function.reward_kwargs.grounding.similarity == "ot"
     assert not require_grounding_source(cfg).policy_grounding  # the driver check accepts it
 
 
 def test_grpo_command_uses_verls_estimator_without_grounding():
-    cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), 2, "grpo"))
+    cfg = _compose(train_command(Path("/d"), Path("/m"), Path("/r"), TrainingRun(2, "grpo")))
     assert cfg.algorithm.adv_estimator == "grpo"
     assert "grounding" not in (cfg.reward.custom_reward_function.get("reward_kwargs") or {})
 
