@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 from env_support import clean_env
+from main_ppo_support import cpu_smoke_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 RUN_TIMEOUT = 900
@@ -81,20 +82,14 @@ def local_run_probed(demo_timerpo, machine_ray_lock):
     data, model = demo_timerpo.out / "data", demo_timerpo.out / "model"
     out = Path(tempfile.mkdtemp(prefix="anomseer-auth-"))  # short: Ray's socket paths live under it
     env = {**_no_auth_settings(), "VERL_ANOMSEER_CPU": "1", "RAY_TMPDIR": str(out)}
-    command = [
-        sys.executable,
-        "-m",
-        "verl.trainer.main_ppo",
-        "--config-path=pkg://verl_anomseer.recipes",
-        "--config-name=cpu_smoke",
-        f"data.train_files={data / 'train.parquet'}",
-        f"data.val_files={data / 'test.parquet'}",
-        f"actor_rollout_ref.model.path={model}",
+    command = cpu_smoke_command(
+        data,
+        model,
         "trainer.total_training_steps=1",
         "trainer.save_freq=-1",
         f"trainer.default_local_dir={out / 'checkpoints'}",
         f"hydra.run.dir={out / 'hydra'}",
-    ]
+    )
     with machine_ray_lock(), (out / "train.log").open("w") as log:
         started = time.monotonic()
         run = subprocess.Popen(command, env=env, cwd=out, stdout=log, stderr=subprocess.STDOUT)

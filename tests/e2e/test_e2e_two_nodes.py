@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 from env_support import clean_env
+from main_ppo_support import cpu_smoke_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 CLUSTER_SCRIPT = Path(__file__).parents[1] / "support" / "two_node_ray_cluster.py"
@@ -130,15 +131,9 @@ class TwoNodeRun:
 
 
 def _train_command(data: Path, model: Path, out: Path, address: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "verl.trainer.main_ppo",
-        "--config-path=pkg://verl_anomseer.recipes",
-        "--config-name=cpu_smoke",
-        f"data.train_files={data / 'train.parquet'}",
-        f"data.val_files={data / 'test.parquet'}",
-        f"actor_rollout_ref.model.path={model}",
+    return cpu_smoke_command(
+        data,
+        model,
         "trainer.nnodes=2",
         "trainer.n_gpus_per_node=1",
         f"+ray_kwargs.ray_init.address={address}",
@@ -151,7 +146,7 @@ def _train_command(data: Path, model: Path, out: Path, address: str) -> list[str
         f"trainer.default_local_dir={out / 'checkpoints'}",
         "trainer.experiment_name=two_nodes",
         f"hydra.run.dir={out / 'hydra'}",
-    ]
+    )
 
 
 @pytest.fixture(scope="module")

@@ -9,21 +9,31 @@ from pathlib import Path
 from env_support import clean_env
 
 RAY_STARTING = "ray init kwargs"  # main_ppo.run_ppo prints this line just before ray.init
+CPU_SMOKE = [
+    sys.executable,
+    "-m",
+    "verl.trainer.main_ppo",
+    "--config-path=pkg://verl_anomseer.recipes",
+    "--config-name=cpu_smoke",
+]
+
+
+def cpu_smoke_command(data: Path, model: Path, *overrides: str) -> list[str]:
+    """main_ppo on `cpu_smoke` with a built data folder (train/test parquet) and model, then `overrides`."""
+    return [
+        *CPU_SMOKE,
+        f"data.train_files={data / 'train.parquet'}",
+        f"data.val_files={data / 'test.parquet'}",
+        f"actor_rollout_ref.model.path={model}",
+        *overrides,
+    ]
 
 
 def run_cpu_smoke(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     """main_ppo on `cpu_smoke` with the CPU backend on, a never-loaded model path and a private RAY_TMPDIR."""
     env = clean_env(VERL_ANOMSEER_CPU="1", RAY_TMPDIR=str(tmp_path / "ray"))
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "verl.trainer.main_ppo",
-            "--config-path=pkg://verl_anomseer.recipes",
-            "--config-name=cpu_smoke",
-            "actor_rollout_ref.model.path=never-loaded",
-            *overrides,
-        ],
+        [*CPU_SMOKE, "actor_rollout_ref.model.path=never-loaded", *overrides],
         check=False,
         cwd=tmp_path,
         env=env,
