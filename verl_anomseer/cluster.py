@@ -16,7 +16,6 @@ will join (`ray_kwargs.ray_init.address`, else `RAY_ADDRESS`; none or `local` st
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import socket
@@ -26,6 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from verl_anomseer import cpu
+from verl_anomseer.netaddr import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def check_join_kwargs(config: Any, address: str) -> None:
     `LOOPBACK_ENV` set while `address` is not on this machine's loopback (the nodes could not reach the driver)."""
     target = _host_port(address)
     for name, value in LOOPBACK_ENV.items():
-        if os.environ.get(name) == value and target is not None and not _is_loopback(target[0]):
+        if os.environ.get(name) == value and target is not None and not is_loopback(target[0]):
             raise ClusterConfigError(
                 f"{name}={value} binds this driver to 127.0.0.1, where the nodes of {address} cannot reach it: unset "
                 "it to join a cluster (it is meant for single-machine runs; docs/cluster.md)."
@@ -157,13 +157,6 @@ def _host_port(address: str) -> tuple[str, int] | None:
     if not sep or not port.isdigit():
         return None
     return host.strip("[]"), int(port)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def check_reachable(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:

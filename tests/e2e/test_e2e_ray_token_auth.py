@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,14 +61,34 @@ def _gcs_port(ray_tmp: Path, run: subprocess.Popen, timeout: float) -> int | Non
 
 
 def _listening(run: subprocess.Popen) -> set[str]:
-    """The addresses the run's processes (Ray's GCS, raylet, agents and workers among them) listen on."""
+    """The addresses the run's processes (Ray's GCS, raylet, agents and workers among them) listen on now."""
     found = set()
-    for proc in psutil.Process(run.pid).children(recursive=True):
+    try:
+        children = psutil.Process(run.pid).children(recursive=True)
+    except psutil.Error:
+        return found
+    for proc in children:
         try:
             found |= {c.laddr.ip for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
         except psutil.Error:
             continue
     return found
+
+
+class ListeningWatch(threading.Thread):
+    """Every address the run's processes listen on at any time from start to exit, sampled every `PERIOD_S`:
+    the workers' sockets (torch's process-group store among them) open late, so one look can miss them."""
+
+    PERIOD_S = 0.5
+
+    def __init__(self, run: subprocess.Popen):
+        super().__init__(daemon=True)
+        self.process, self.seen = run, set()
+
+    def run(self) -> None:
+        while self.process.poll() is None:
+            self.seen |= _listening(self.process)
+            time.sleep(self.PERIOD_S)
 
 
 def _probe(address: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -93,22 +114,24 @@ def local_run_probed(demo_timerpo, machine_ray_lock):
     with machine_ray_lock(), (out / "train.log").open("w") as log:
         started = time.monotonic()
         run = subprocess.Popen(command, env=env, cwd=out, stdout=log, stderr=subprocess.STDOUT)
+        watch = ListeningWatch(run)
+        watch.start()
         try:
             port = _gcs_port(out, run, timeout=300)
             assert port is not None, (out / "train.log").read_text()[-3000:]
             address = f"127.0.0.1:{port}"
-            listening = _listening(run)
             (out / "home").mkdir()  # no ~/.ray/auth_token there
             without = _probe(address, {**_no_auth_settings(), "HOME": str(out / "home"), "RAY_TMPDIR": str(out)})
             with_token = _probe(address, {**_no_auth_settings(), "RAY_AUTH_MODE": "token", "RAY_TMPDIR": str(out)})
-            listening |= _listening(run)
             trained_through_probes = run.poll() is None
             returncode = run.wait(timeout=RUN_TIMEOUT)
+            watch.join(timeout=30)
             print(f"local run with probes: {time.monotonic() - started:.0f} s")
         finally:
             if run.poll() is None:
                 run.kill()
-    yield ProbedRun(without, with_token, trained_through_probes, returncode, (out / "train.log").read_text(), listening)
+    log_text = (out / "train.log").read_text()
+    yield ProbedRun(without, with_token, trained_through_probes, returncode, log_text, watch.seen)
     shutil.rmtree(out, ignore_errors=True)
 
 

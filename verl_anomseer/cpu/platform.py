@@ -17,12 +17,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import socket
 import types
 from typing import Any
 
 import torch
 import torch.distributed
 from verl.plugin.platform import PlatformBase, PlatformRegistry
+
+from verl_anomseer.netaddr import is_loopback
 
 PLATFORM_NAME = "cpu"
 PLATFORM_ENV = {"VERL_PLATFORM": PLATFORM_NAME, "VERL_ENGINE_DEVICE": "cuda", "VERL_ENGINE_VENDOR": "nvidia"}
@@ -170,6 +173,44 @@ def single_backend(backend: Any) -> Any:
     return backend
 
 
+def _rank_and_world_size(kwargs: dict[str, Any]) -> tuple[int, int]:
+    """`init_process_group`'s rank and world size: its arguments when given (>= 0), else `RANK`/`WORLD_SIZE`."""
+    found = []
+    for key, env in (("rank", "RANK"), ("world_size", "WORLD_SIZE")):
+        value = kwargs.get(key)
+        found.append(int(value) if value is not None and int(value) >= 0 else int(os.environ.get(env, -1)))
+    return found[0], found[1]
+
+
+def loopback_store(kwargs: dict[str, Any]) -> tuple[torch.distributed.Store, int] | None:
+    """Rank 0's env:// store and the world size, when `MASTER_ADDR` is a loopback address; else None (torch's
+    own rendezvous then runs unchanged).
+
+    torch's `TCPStore` server listens on every interface (`::`) whatever its host name, so a local run would
+    open a port to the network. Here rank 0 binds the listening socket to `MASTER_ADDR:MASTER_PORT` itself
+    and hands it to the store (`master_listen_fd`); the other ranks join it through torch's rendezvous as
+    before, under the same `default_pg` key prefix."""
+    if kwargs.get("store") is not None or kwargs.get("init_method") not in (None, "env://"):
+        return None
+    host, port = os.environ.get("MASTER_ADDR", ""), os.environ.get("MASTER_PORT", "")
+    rank, world_size = _rank_and_world_size(kwargs)
+    if rank != 0 or world_size < 1 or not port.isdigit() or not is_loopback(host):
+        return None
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, int(port)))
+        listener.listen()
+    except OSError:
+        listener.close()
+        raise
+    timeout = kwargs.get("timeout") or torch.distributed.constants.default_pg_timeout
+    store = torch.distributed.TCPStore(
+        host, int(port), world_size, True, timeout, multi_tenant=True, master_listen_fd=listener.detach()
+    )
+    return torch.distributed.PrefixStore("default_pg", store), world_size
+
+
 def _init_process_group_gloo(init_process_group):
     @functools.wraps(init_process_group)
     def wrapper(*args, **kwargs):
@@ -177,6 +218,9 @@ def _init_process_group_gloo(init_process_group):
             args = (single_backend(args[0]), *args[1:])
         if "backend" in kwargs:
             kwargs["backend"] = single_backend(kwargs["backend"])
+        local = loopback_store(kwargs) if len(args) <= 1 else None  # backend only, the rest by keyword
+        if local is not None:
+            kwargs.update(store=local[0], init_method=None, rank=0, world_size=local[1])
         return init_process_group(*args, **kwargs)
 
     wrapper.__anomseer_cpu__ = True

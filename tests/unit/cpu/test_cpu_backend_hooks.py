@@ -7,6 +7,7 @@ are checked by tests/integration/test_verl_internals.py)."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -116,3 +117,69 @@ def test_printing_the_config_without_a_gpu_is_not_refused():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "adv_estimator: grpo" in result.stdout
+
+
+RANK_SCRIPT = """
+import json, os, sys
+import verl
+import psutil, torch, torch.distributed as dist
+from verl.utils.distributed import initialize_global_process_group_ray
+initialize_global_process_group_ray()
+t = torch.full((2,), float(dist.get_rank() + 1))
+dist.all_reduce(t)
+listening = sorted({c.laddr.ip for c in psutil.Process().net_connections("inet") if c.status == psutil.CONN_LISTEN})
+dist.barrier()
+print(json.dumps({"rank": dist.get_rank(), "world": dist.get_world_size(), "sum": t.tolist(), "listening": listening}))
+dist.destroy_process_group()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_local_process_group_listens_on_the_loopback_only():
+    """Two ranks through verl's own process-group helper with MASTER_ADDR=127.0.0.1: they reduce together, and
+    no socket of either rank (torch's store on rank 0 included) listens beyond the loopback."""
+    port = _free_port()
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, "-c", RANK_SCRIPT],
+            env=clean_env(
+                **{ENV_FLAG: "1"}, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2"
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [proc.communicate(timeout=240) for proc in ranks]
+    for proc, (_, err) in zip(ranks, outputs):
+        assert proc.returncode == 0, err[-3000:]
+    got = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert [(g["rank"], g["world"], g["sum"]) for g in got] == [(0, 2, [3.0, 3.0]), (1, 2, [3.0, 3.0])]
+    assert got[0]["listening"], "rank 0 hosts the store, so it listens somewhere"
+    for g in got:
+        assert set(g["listening"]) <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, g
+
+
+@pytest.mark.parametrize(
+    ("env", "kwargs"),
+    [
+        ({"MASTER_ADDR": "10.0.0.7", "RANK": "0"}, {}),  # another node must reach the store: torch's own path
+        ({"MASTER_ADDR": "127.0.0.1", "RANK": "1"}, {}),  # a client rank
+        ({"MASTER_ADDR": "127.0.0.1", "RANK": "0"}, {"init_method": "tcp://127.0.0.1:1"}),  # the caller chose
+        ({"MASTER_ADDR": "127.0.0.1", "RANK": "0"}, {"store": object()}),
+    ],
+)
+def test_every_other_rendezvous_is_left_to_torch(monkeypatch, env, kwargs):
+    from verl_anomseer.cpu.platform import loopback_store
+
+    monkeypatch.setenv("MASTER_PORT", "29999")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert loopback_store(kwargs) is None

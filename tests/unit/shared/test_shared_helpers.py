@@ -1,4 +1,5 @@
-"""The helpers every layer shares: parameter checks, the CLIs' one-line usage error and argument types, checksums."""
+"""The helpers every layer shares: parameter checks, the CLIs' one-line usage error and argument types, checksums,
+loopback addresses."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from verl_anomseer.cli_args import OneLineParser, UsageError, non_negative_float, positive
 from verl_anomseer.fileio import file_sha256, write_text
+from verl_anomseer.netaddr import is_loopback
 from verl_anomseer.validation import check_positive, check_positive_int
 
 
@@ -79,3 +81,23 @@ def test_the_checksum_is_hashlibs_over_the_whole_file(tmp_path):
     assert file_sha256(tmp_path / "f.bin") == hashlib.sha256(data).hexdigest()
     write_text(tmp_path / "t.txt", "abc")
     assert file_sha256(tmp_path / "t.txt") == hashlib.sha256(b"abc").hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),  # all of 127.0.0.0/8
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),  # how a dual-stack socket shows an IPv4 loopback peer
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("::ffff:10.0.0.7", False),
+        ("10.0.0.7", False),
+        ("head-node", False),
+        ("", False),
+    ],
+)
+def test_loopback_hosts(host, expected):
+    assert is_loopback(host) is expected
