@@ -155,6 +155,7 @@ def _merger_config(cls) -> str | None:
 V1 = "verl.trainer.ppo.v1.trainer_base"
 TRAINER = "timerpo/trainer.py (GroundingAdvantageMixin)"
 WORKER = "timerpo/actor_worker.py"
+ORDER = "timerpo/batch_order.py (DataloaderOrderMixin)"
 
 
 INTERNALS: dict[str, tuple[Internal, ...]] = {
@@ -212,6 +213,23 @@ INTERNALS: dict[str, tuple[Internal, ...]] = {
             source=("self.role_worker_mapping", "ray.remote(ActorRolloutRefWorker)"),
         ),
         Internal(
+            f"{V1}.PPOTrainer._fetch_one_gen_batch",
+            ORDER,
+            params=("self",),
+            source=('batch_dict["uid"]', "tu.get_tensordict(batch_dict)"),
+        ),
+        Internal(
+            f"{V1}.PPOTrainer._balance_batch",
+            ORDER,
+            params=("self", "batch", "metrics", "logging_prefix", "keep_minibatch"),
+            source=("batch.reorder(",),
+        ),
+        Internal(
+            "verl.trainer.ppo.v1.replay_buffer.ReplayBuffer._materialize_batch",
+            f"{ORDER} (why: the batch comes in arrival order)",
+            source=("for key, tag in partition_snapshot.items()",),
+        ),
+        Internal(
             f"{V1}.PPOTrainer._log_rollout_data",
             TRAINER,
             params=("self", "batch", "timing_raw", "rollout_data_dir"),
@@ -225,6 +243,7 @@ INTERNALS: dict[str, tuple[Internal, ...]] = {
         Internal("verl.trainer.ppo.utils.Role", TRAINER, check=_actor_roles),
         Internal("transfer_queue.kv_batch_get", TRAINER, accepts=("keys", "partition_id", "select_fields")),
         Internal("transfer_queue.KVBatchMeta", TRAINER, check=_kv_batch_meta_fields),
+        Internal("transfer_queue.KVBatchMeta.reorder", ORDER, params=("self", "indexes")),
         Internal(
             "verl.trainer.ppo.v1.agent_loop_tq.AgentLoopWorkerTQ._agent_loop_postprocess",
             "timerpo.trainer.grounding_from_extra_fields (reward source)",

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from verl_anomseer.timerpo.advantage import grounding_feed
+from verl_anomseer.timerpo.batch_order import DataloaderOrderMixin
 from verl_anomseer.timerpo.settings import ESTIMATOR_NAME, TimerPOConfigError, TimerPOSettings
 
 REWARD_MODULE = "verl_anomseer.scoring.reward"
@@ -293,7 +294,8 @@ def _json_number(value: float | None) -> float | None:
 
 
 def install_trainers(v1_module: Any) -> None:
-    """Replace every registered v1 trainer by its GroundingAdvantageMixin subclass (idempotent).
+    """Replace every registered v1 trainer by its subclass with GroundingAdvantageMixin and DataloaderOrderMixin
+    (`batch_order.py`) in front (idempotent).
 
     verl's `register_trainer` refuses to rebind a taken name, so the registry entry is rebound directly.
     """
@@ -303,6 +305,9 @@ def install_trainers(v1_module: Any) -> None:
             continue
         registry[name] = type(
             f"TimerPO{cls.__name__}",
-            (GroundingAdvantageMixin, cls),
-            {"__module__": __name__, "__doc__": f"verl's {cls.__name__} plus the TimerPO grounding hook."},
+            (GroundingAdvantageMixin, DataloaderOrderMixin, cls),
+            {
+                "__module__": __name__,
+                "__doc__": f"verl's {cls.__name__} plus the TimerPO grounding hook and a run-independent batch order.",
+            },
         )

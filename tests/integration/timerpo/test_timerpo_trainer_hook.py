@@ -172,13 +172,14 @@ def test_multi_output_sessions_are_refused():
 def test_install_trainers_is_idempotent_and_keeps_verls_classes_as_bases():
     from verl.trainer.ppo import v1
 
+    from verl_anomseer.timerpo.batch_order import DataloaderOrderMixin
     from verl_anomseer.timerpo.trainer import GroundingAdvantageMixin, install_trainers
 
     before = dict(v1.trainer_base.TRAINER_REGISTRY)
     install_trainers(v1)
     assert v1.trainer_base.TRAINER_REGISTRY == before
-    assert before["sync"].__mro__[1:3] == (GroundingAdvantageMixin, v1.PPOTrainerSync)
-    assert before["colocate_async"].__mro__[2] is v1.PPOTrainerColocateAsync
+    assert before["sync"].__mro__[1:4] == (GroundingAdvantageMixin, DataloaderOrderMixin, v1.PPOTrainerSync)
+    assert before["colocate_async"].__mro__[3] is v1.PPOTrainerColocateAsync
 
 
 def _put_policy_columns(tq, partition):
