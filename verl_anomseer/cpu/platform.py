@@ -173,13 +173,10 @@ def single_backend(backend: Any) -> Any:
     return backend
 
 
-def _rank_and_world_size(kwargs: dict[str, Any]) -> tuple[int, int]:
-    """`init_process_group`'s rank and world size: its arguments when given (>= 0), else `RANK`/`WORLD_SIZE`."""
-    found = []
-    for key, env in (("rank", "RANK"), ("world_size", "WORLD_SIZE")):
-        value = kwargs.get(key)
-        found.append(int(value) if value is not None and int(value) >= 0 else int(os.environ.get(env, -1)))
-    return found[0], found[1]
+def _argument_or_env(kwargs: dict[str, Any], key: str, env: str) -> int:
+    """`init_process_group`'s `key` when given (>= 0, torch's "unset" is -1), else the variable `env` (else -1)."""
+    value = kwargs.get(key)
+    return int(value) if value is not None and int(value) >= 0 else int(os.environ.get(env, -1))
 
 
 def loopback_store(kwargs: dict[str, Any]) -> tuple[torch.distributed.Store, int] | None:
@@ -193,7 +190,7 @@ def loopback_store(kwargs: dict[str, Any]) -> tuple[torch.distributed.Store, int
     if kwargs.get("store") is not None or kwargs.get("init_method") not in (None, "env://"):
         return None
     host, port = os.environ.get("MASTER_ADDR", ""), os.environ.get("MASTER_PORT", "")
-    rank, world_size = _rank_and_world_size(kwargs)
+    rank, world_size = _argument_or_env(kwargs, "rank", "RANK"), _argument_or_env(kwargs, "world_size", "WORLD_SIZE")
     if rank != 0 or world_size < 1 or not port.isdigit() or not is_loopback(host):
         return None
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)

@@ -4,9 +4,9 @@ verl 0.9.1's v1 replay buffer hands the trainer a step's keys (`{uid}_{session}_
 rollouts reached TransferQueue, which changes from run to run. The sequence-length balancing and the
 mini-/micro-batch split follow that order, so two runs with one seed update on different mini-batches and drift
 apart from the second step. `DataloaderOrderMixin` records each prompt's position as the dataloader yields it and
-sorts the step's keys by (position, session, index) before verl balances them: a seeded run then repeats itself
-(with the CPU backend's seeded sampling, bit for bit). The sort only fixes the order verl starts from; the
-balancing itself is verl's, unchanged.
+sorts the step's keys by (position, session, index) before verl balances them, so a seeded run splits its
+mini-batches the same way every time. The sort only fixes the order verl starts from; the balancing itself is
+verl's, unchanged. (Runs can still part from float rounding in an update; docs/cpu.md.)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def key_order(key: str, positions: dict[str, int]) -> tuple:
     such as verl's padding keys, last), then each numeric part as a number."""
     uid, *rest = key.split("_")
     parts = tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in rest)
-    return (positions.get(uid, len(positions)), uid if uid not in positions else "", parts)
+    return (uid not in positions, positions.get(uid, 0), uid, parts)
 
 
 class DataloaderOrderMixin:
